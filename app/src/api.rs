@@ -1,0 +1,128 @@
+//! JSON shapes of the public API under `/api`, and the stable error codes every
+//! API answers with. Field names are camelCase on the wire; amounts are decimal
+//! strings (see [`domain::money::Amount`]).
+
+use domain::jackpot::{Progress, Tier};
+use domain::money::{Amount, Currency};
+use serde::{Deserialize, Serialize};
+
+/// One jackpot as the lobby shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JackpotSummary {
+    pub id: String,
+    pub name: String,
+    pub tier: Tier,
+    pub currency: Currency,
+    /// The pool: the current value of the running cycle.
+    pub value: Amount,
+    pub seed: Amount,
+    pub max_value: Amount,
+    /// `value / max_value` in basis points.
+    pub progress_bp: Progress,
+    pub cycle: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JackpotList {
+    pub jackpots: Vec<JackpotSummary>,
+}
+
+/// The body of every error answer: `{"code": "...", "message": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Stable, machine-readable error codes. Clients branch on these, never on the
+/// message; a code, once published, keeps its meaning. The server maps each to
+/// one HTTP status in a single table (`server::http::error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The path names nothing.
+    NotFound,
+    /// The method is not allowed on this path.
+    MethodNotAllowed,
+    /// The body is not syntactically valid JSON.
+    MalformedJson,
+    /// The JSON is well-formed but does not fit the expected shape (missing,
+    /// unknown or mistyped fields).
+    InvalidBody,
+    /// The body must be `application/json`.
+    UnsupportedMediaType,
+    /// The body is larger than the configured limit.
+    PayloadTooLarge,
+    /// A query-string parameter is missing, unknown or malformed.
+    InvalidQuery,
+    /// The request took longer than the configured time-out.
+    RequestTimeout,
+    /// A dependency (the database) is unavailable; retry after `Retry-After`.
+    ServiceUnavailable,
+    /// Something failed on our side; the cause is in the server's log.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_serialize_as_their_stable_names() {
+        let all = [
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::MalformedJson,
+            ErrorCode::InvalidBody,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::InvalidQuery,
+            ErrorCode::RequestTimeout,
+            ErrorCode::ServiceUnavailable,
+            ErrorCode::Internal,
+        ];
+        for code in all {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_jackpot_summary_uses_camel_case_and_string_amounts() {
+        let summary = JackpotSummary {
+            id: "mega".into(),
+            name: "Mega".into(),
+            tier: Tier::Mega,
+            currency: "EUR".parse().unwrap(),
+            value: Amount::from_micros(12_500),
+            seed: Amount::from_micros(0),
+            max_value: Amount::from_micros(1_000_000),
+            progress_bp: Progress::of(Amount::from_micros(12_500), Amount::from_micros(1_000_000)),
+            cycle: 1,
+        };
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["value"], "0.0125");
+        assert_eq!(json["maxValue"], "1.00");
+        assert_eq!(json["progressBp"], 125);
+        assert_eq!(json["tier"], "mega");
+    }
+}

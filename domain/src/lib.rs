@@ -1,0 +1,8 @@
+//! Cekpot's domain: the rules of money and jackpots, free of I/O.
+//!
+//! Nothing here talks to a database, a network or a clock, so every rule can be
+//! tested exhaustively (tables and property tests) and compiled to WebAssembly
+//! for the Mini App as well as for the server.
+
+pub mod jackpot;
+pub mod money;

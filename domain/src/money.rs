@@ -1,0 +1,279 @@
+//! Money as integers with a fixed scale.
+//!
+//! An [`Amount`] counts *micro-units*: one millionth of the currency's main unit
+//! (`1.00` = 1 000 000). Six decimals hold every contribution we take: 0.5 % of
+//! the smallest bet of 0.01 is 0.00005. Amounts never pass through floating point.
+//!
+//! Rounding: parsing refuses digits beyond the sixth decimal instead of rounding
+//! them; operations that must divide (a rate applied to a bet) live next to the
+//! rule that needs them and say there how the remainder is kept.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Micro-units per main currency unit.
+pub const MICROS_PER_UNIT: i64 = 1_000_000;
+/// Number of decimal places an [`Amount`] carries.
+pub const SCALE: u32 = 6;
+
+/// A signed amount of money in micro-units of its currency.
+///
+/// The currency is not part of the value: accounts and jackpots carry it, and
+/// arithmetic between them is checked where they meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Amount(i64);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("an amount is a decimal number such as \"2.50\"")]
+    Malformed,
+    #[error("an amount has at most {SCALE} decimal places")]
+    TooPrecise,
+    #[error("the amount is too large")]
+    OutOfRange,
+}
+
+impl Amount {
+    pub const ZERO: Amount = Amount(0);
+
+    pub const fn from_micros(micros: i64) -> Self {
+        Amount(micros)
+    }
+
+    /// Whole main units, e.g. `Amount::from_units(25)` is 25.00.
+    pub fn from_units(units: i64) -> Option<Self> {
+        units.checked_mul(MICROS_PER_UNIT).map(Amount)
+    }
+
+    pub const fn micros(self) -> i64 {
+        self.0
+    }
+
+    pub const fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
+    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+        self.0.checked_add(other.0).map(Amount)
+    }
+
+    pub fn checked_sub(self, other: Amount) -> Option<Amount> {
+        self.0.checked_sub(other.0).map(Amount)
+    }
+
+    /// Renders with exactly `decimals` places, truncating toward zero (for display
+    /// only — stored values keep all six places).
+    pub fn display_with(self, decimals: u32) -> String {
+        let decimals = decimals.min(SCALE);
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let units = abs / MICROS_PER_UNIT.unsigned_abs();
+        let frac = abs % MICROS_PER_UNIT.unsigned_abs();
+        if decimals == 0 {
+            return format!("{sign}{units}");
+        }
+        let shown = frac / 10u64.pow(SCALE - decimals);
+        format!("{sign}{units}.{shown:0width$}", width = decimals as usize)
+    }
+}
+
+/// The canonical form: all six decimals with trailing zeros dropped, but at
+/// least two (`2.50`, `0.0125`, `1000.00`).
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let full = self.display_with(SCALE);
+        let (int, frac) = full.split_once('.').unwrap_or((&full, ""));
+        let trimmed = frac.trim_end_matches('0');
+        let frac = if trimmed.len() < 2 { &frac[..2] } else { trimmed };
+        write!(f, "{int}.{frac}")
+    }
+}
+
+impl FromStr for Amount {
+    type Err = AmountError;
+
+    /// Accepts `[-]digits[.digits]` with at most six decimals. No exponent, no
+    /// thousands separators, no leading `+`, no whitespace.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (negative, body) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (int, frac) = match body.split_once('.') {
+            Some((int, frac)) => (int, Some(frac)),
+            None => (body, None),
+        };
+        let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !all_digits(int) || frac.is_some_and(|f| !all_digits(f)) {
+            return Err(AmountError::Malformed);
+        }
+        let frac = frac.unwrap_or("");
+        if frac.len() > SCALE as usize {
+            return Err(AmountError::TooPrecise);
+        }
+        let units: i64 = int.parse().map_err(|_| AmountError::OutOfRange)?;
+        let frac_micros: i64 = if frac.is_empty() {
+            0
+        } else {
+            let padded = format!("{frac:0<width$}", width = SCALE as usize);
+            padded.parse().map_err(|_| AmountError::Malformed)?
+        };
+        let magnitude = units
+            .checked_mul(MICROS_PER_UNIT)
+            .and_then(|m| m.checked_add(frac_micros))
+            .ok_or(AmountError::OutOfRange)?;
+        Ok(Amount(if negative { -magnitude } else { magnitude }))
+    }
+}
+
+/// JSON carries amounts as decimal strings so no client parses them as floats.
+impl Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An ISO 4217-style currency code: three upper-case ASCII letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a currency is three upper-case letters such as \"EUR\"")]
+pub struct CurrencyError;
+
+impl Currency {
+    pub fn as_str(&self) -> &str {
+        // Constructed only from ASCII upper-case letters.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl FromStr for Currency {
+    type Err = CurrencyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes: [u8; 3] = s.as_bytes().try_into().map_err(|_| CurrencyError)?;
+        if bytes.iter().all(u8::is_ascii_uppercase) {
+            Ok(Currency(bytes))
+        } else {
+            Err(CurrencyError)
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_the_forms_callers_send() {
+        let table = [
+            ("2.50", 2_500_000),
+            ("0.0125", 12_500),
+            ("0.000001", 1),
+            ("100", 100_000_000),
+            ("-3.1", -3_100_000),
+            ("0", 0),
+            ("007.5", 7_500_000),
+        ];
+        for (text, micros) in table {
+            assert_eq!(text.parse::<Amount>(), Ok(Amount::from_micros(micros)), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_plain_decimal() {
+        let table = [
+            ("", AmountError::Malformed),
+            ("abc", AmountError::Malformed),
+            ("1.", AmountError::Malformed),
+            (".5", AmountError::Malformed),
+            ("+1", AmountError::Malformed),
+            ("1e3", AmountError::Malformed),
+            ("1,000", AmountError::Malformed),
+            (" 1", AmountError::Malformed),
+            ("--1", AmountError::Malformed),
+            ("1.0000001", AmountError::TooPrecise),
+            ("9223372036854775807", AmountError::OutOfRange),
+            ("9223372036854.775808", AmountError::OutOfRange),
+        ];
+        for (text, error) in table {
+            assert_eq!(text.parse::<Amount>(), Err(error), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn displays_at_least_two_decimals_and_no_trailing_zeros_beyond() {
+        let table = [
+            (2_500_000, "2.50"),
+            (12_500, "0.0125"),
+            (1, "0.000001"),
+            (1_000_000_000, "1000.00"),
+            (-3_100_000, "-3.10"),
+            (0, "0.00"),
+        ];
+        for (micros, text) in table {
+            assert_eq!(Amount::from_micros(micros).to_string(), text);
+        }
+        assert_eq!(Amount::from_micros(12_345_678).display_with(2), "12.34");
+        assert_eq!(Amount::from_micros(12_345_678).display_with(0), "12");
+    }
+
+    #[test]
+    fn amounts_travel_as_json_strings() {
+        let json = serde_json::to_string(&Amount::from_micros(2_500_000)).unwrap();
+        assert_eq!(json, "\"2.50\"");
+        assert_eq!(serde_json::from_str::<Amount>("\"0.0125\"").unwrap(), Amount::from_micros(12_500));
+        assert!(serde_json::from_str::<Amount>("2.5").is_err(), "a JSON number is refused");
+    }
+
+    #[test]
+    fn currency_codes_are_three_capitals() {
+        assert_eq!("EUR".parse::<Currency>().map(|c| c.to_string()), Ok("EUR".into()));
+        for bad in ["eur", "EU", "EURO", "E1R", ""] {
+            assert_eq!(bad.parse::<Currency>(), Err(CurrencyError), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn display_then_parse_is_identity(micros in any::<i64>().prop_filter("i64::MIN has no positive twin", |m| *m != i64::MIN)) {
+            let amount = Amount::from_micros(micros);
+            prop_assert_eq!(amount.to_string().parse::<Amount>(), Ok(amount));
+        }
+
+        #[test]
+        fn parse_never_panics(text in ".{0,40}") {
+            let _ = text.parse::<Amount>();
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Typed configuration: built-in defaults, then an optional TOML file, then
+//! environment variables (the environment wins). Secrets are `SecretString`s
+//! so that `Debug` — and therefore every log line — shows them redacted.
+//!
+//! Environment names: `CEKPOT_<SECTION>__<KEY>` (e.g. `CEKPOT_HTTP__ADDR`), plus
+//! the conventional `DATABASE_URL` and `REDIS_URL`. The file is `cekpot.toml` in
+//! the working directory, or the path in `CEKPOT_CONFIG`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The defaults, in the same format an operator's file uses.
+pub const DEFAULTS: &str = r#"
+[http]
+addr = "127.0.0.1:3000"
+body_limit_bytes = 65536
+request_timeout_ms = 10000
+shutdown_grace_ms = 20000
+
+[database]
+url = "postgres://postgres@127.0.0.1:5432/cekpot"
+max_connections = 16
+acquire_timeout_ms = 3000
+migrate_on_start = true
+
+[redis]
+
+[site]
+root = "target/site"
+pkg_dir = "pkg"
+
+[demo]
+seed_jackpots = true
+
+[log]
+format = "pretty"
+filter = "info,server=debug,tower_http=info,sqlx=warn"
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub site: SiteSettings,
+    pub demo: DemoSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub addr: SocketAddr,
+    /// Largest request body accepted; larger ones get `413 payload_too_large`.
+    pub body_limit_bytes: usize,
+    /// A request still running after this gets `408 request_timeout`.
+    pub request_timeout_ms: u64,
+    /// On SIGTERM, how long in-flight requests may take to finish.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before answering 503.
+    pub acquire_timeout_ms: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// Absent: run single-instance with in-process fallbacks.
+    #[serde(default)]
+    pub url: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSettings {
+    /// Where `cargo leptos build` put the compiled site (wasm, JS, CSS, assets).
+    pub root: PathBuf,
+    pub pkg_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Give an empty database three demo jackpots (local, shared, mega).
+    pub seed_jackpots: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG`, when set, takes precedence.
+    pub filter: String,
+}
+
+impl HttpSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+impl DatabaseSettings {
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+}
+
+impl Settings {
+    /// Reads defaults, the optional file and the process environment.
+    pub fn load() -> Result<Settings, Box<figment::Error>> {
+        Settings::from_figment(Settings::figment())
+    }
+
+    pub fn figment() -> Figment {
+        let file = std::env::var_os("CEKPOT_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("cekpot.toml"));
+        Figment::new()
+            .merge(Toml::string(DEFAULTS))
+            .merge(Toml::file(file))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+            .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()))
+            .merge(Env::prefixed("CEKPOT_").ignore(&["CONFIG"]).split("__"))
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Settings, Box<figment::Error>> {
+        figment.extract().map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_the_defaults() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("cekpot.toml", "[http]\naddr = \"0.0.0.0:8080\"\nbody_limit_bytes = 1024\n")?;
+            jail.set_env("CEKPOT_HTTP__BODY_LIMIT_BYTES", "2048");
+            jail.set_env("DATABASE_URL", "postgres://app:hunter2@db/cekpot");
+            let settings = Settings::load().map_err(|e| e.to_string())?;
+            assert_eq!(settings.http.addr.to_string(), "0.0.0.0:8080");
+            assert_eq!(settings.http.body_limit_bytes, 2048);
+            assert_eq!(settings.http.request_timeout_ms, 10_000, "default kept");
+            assert_eq!(settings.database.url.expose_secret(), "postgres://app:hunter2@db/cekpot");
+            assert!(settings.redis.url.is_none());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("DATABASE_URL", "postgres://app:hunter2@db/cekpot");
+            jail.set_env("REDIS_URL", "redis://:sesame@cache:6379");
+            let settings = Settings::load().map_err(|e| e.to_string())?;
+            let debug = format!("{settings:?}");
+            assert!(!debug.contains("hunter2"), "{debug}");
+            assert!(!debug.contains("sesame"), "{debug}");
+            assert!(debug.contains("REDACTED"), "{debug}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_rather_than_ignored() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("CEKPOT_HTTP__BODY_LIMIT", "10");
+            let error = Settings::load().expect_err("a misspelt key must not pass silently");
+            assert!(error.to_string().contains("body_limit"), "{error}");
+            Ok(())
+        });
+    }
+}

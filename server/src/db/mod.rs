@@ -1,0 +1,54 @@
+//! PostgreSQL access. Each aggregate has a module of small query functions that
+//! take a connection or transaction, so the caller owns the transaction boundary.
+
+pub mod jackpots;
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::config::DatabaseSettings;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// How long start-up waits for PostgreSQL before giving up.
+const STARTUP_WAIT: Duration = Duration::from_secs(60);
+
+/// A pool that connects on demand: the server starts, and keeps answering
+/// `/healthz`, while PostgreSQL is away, and recovers by itself when it returns.
+pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = settings
+        .url
+        .expose_secret()
+        .parse()
+        .map_err(|error| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {error}"))?;
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout())
+        .connect_lazy_with(options))
+}
+
+/// Applies pending migrations, waiting (with a log line per attempt) while the
+/// database is not reachable yet.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(sqlx::migrate::MigrateError::Execute(error)) if is_unreachable(&error) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(anyhow::anyhow!("PostgreSQL did not become reachable: {error}"));
+                }
+                tracing::warn!(%error, "waiting for PostgreSQL");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(anyhow::Error::new(error).context("applying migrations")),
+        }
+    }
+}
+
+fn is_unreachable(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+}

@@ -1,0 +1,118 @@
+//! The one error type of every JSON endpoint, and the one table that maps each
+//! stable error code to an HTTP status.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+pub use app::api::ErrorCode;
+use app::api::ErrorBody;
+
+/// Seconds a client should wait before retrying after a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// An error answer: a stable code, a message for humans, and — for server-side
+/// failures — the cause, which is logged and never sent.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+    cause: Option<anyhow::Error>,
+}
+
+/// The table. Every code has exactly one status.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MalformedJson => StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidBody => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::InvalidQuery => StatusCode::BAD_REQUEST,
+        ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into(), cause: None }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::NotFound, what)
+    }
+
+    /// A failure on our side. The client sees only a generic message.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> ApiError {
+        ApiError {
+            code: ErrorCode::Internal,
+            message: "internal error; the request id in `x-request-id` identifies it in our logs".into(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    pub fn unavailable(cause: impl Into<anyhow::Error>) -> ApiError {
+        ApiError {
+            code: ErrorCode::ServiceUnavailable,
+            message: "a dependency is unavailable; retry later".into(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+/// Database errors: a lost or exhausted connection is a 503 the client may
+/// retry; anything else is a defect on our side.
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> ApiError {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                ApiError::unavailable(error)
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_of(self.code);
+        if let Some(cause) = &self.cause {
+            if status.is_server_error() {
+                tracing::error!(code = self.code.as_str(), cause = format!("{cause:#}"), "request failed");
+            }
+        }
+        let body = ErrorBody { code: self.code, message: self.message };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_database_is_retryable_and_a_bad_query_is_not() {
+        let unavailable = ApiError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(unavailable.code(), ErrorCode::ServiceUnavailable);
+        let internal = ApiError::from(sqlx::Error::RowNotFound);
+        assert_eq!(internal.code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn a_503_tells_the_client_when_to_retry() {
+        let response = ApiError::unavailable(anyhow::anyhow!("db down")).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+    }
+}

@@ -1,0 +1,70 @@
+//! Liveness and readiness for load balancers and orchestrators.
+//!
+//! `/healthz` answers while the process runs. `/readyz` answers 200 only while
+//! PostgreSQL — and Redis, when configured — answer within a short time-out.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::state::AppState;
+
+const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Check {
+    Ok,
+    Down,
+    NotConfigured,
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    status: &'static str,
+    postgres: Check,
+    redis: Check,
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let (postgres, redis) = tokio::join!(check_postgres(&state), check_redis(&state));
+    let ready = postgres == Check::Ok && redis != Check::Down;
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Readiness { status: if ready { "ready" } else { "not_ready" }, postgres, redis };
+    (status, Json(body))
+}
+
+async fn check_postgres(state: &AppState) -> Check {
+    let probe = sqlx::query_scalar::<_, i32>("select 1").fetch_one(&state.db);
+    match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
+        Ok(Ok(1)) => Check::Ok,
+        Ok(Ok(_)) | Ok(Err(_)) | Err(_) => Check::Down,
+    }
+}
+
+async fn check_redis(state: &AppState) -> Check {
+    let Some(redis) = &state.redis else {
+        return Check::NotConfigured;
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, redis.ping()).await {
+        Ok(Ok(())) => Check::Ok,
+        Ok(Err(_)) | Err(_) => Check::Down,
+    }
+}

@@ -1,0 +1,89 @@
+//! HTTP: the routes, and the middleware every request passes through (request
+//! id, tracing span, panic catcher, time-out, body limit).
+
+pub mod error;
+pub mod extract;
+mod health;
+mod jackpots;
+mod pages;
+
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::response::{IntoResponse, Response};
+use axum::{BoxError, Router};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use self::error::{ApiError, ErrorCode};
+use crate::config::HttpSettings;
+use crate::state::AppState;
+
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application: JSON API under `/api`, probes, and the Mini App pages.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new().merge(jackpots::router()).fallback(api_not_found);
+    let routes = Router::new()
+        .merge(health::router())
+        .nest("/api", api)
+        .merge(pages::router(&state))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone());
+    with_middleware(routes, &state.settings.http)
+}
+
+/// The middleware stack, outermost first. Public so tests can put their own
+/// routes behind exactly the same stack.
+pub fn with_middleware(router: Router, http: &HttpSettings) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(HandleErrorLayer::new(middleware_error))
+            .timeout(http.request_timeout())
+            .layer(DefaultBodyLimit::max(http.body_limit_bytes)),
+    )
+}
+
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id = request.headers().get(&REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = request.uri().path(),
+        request_id,
+    )
+}
+
+async fn middleware_error(error: BoxError) -> ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(ErrorCode::RequestTimeout, "the request took too long and was abandoned")
+    } else {
+        ApiError::internal(anyhow::anyhow!(error))
+    }
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a handler panicked".into());
+    ApiError::internal(anyhow::anyhow!("panic: {message}")).into_response()
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::not_found("no API endpoint at this path")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "this method is not allowed on this path")
+}
+

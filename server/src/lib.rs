@@ -1,0 +1,12 @@
+//! Cekpot's server: the JSON API, the server-rendered Telegram Mini App, and
+//! the storage behind the jackpots. `main.rs` is a thin command line over
+//! [`startup::Application`].
+
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,164 @@
+//! `spawn_app()` and the other tools the tests share.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use figment::providers::{Format, Toml};
+use figment::Figment;
+use server::config::{Settings, DEFAULTS};
+use server::startup::Application;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("the server answers")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Settings as a fresh installation has them, on a free port, quiet.
+pub fn test_settings() -> Settings {
+    let mut settings =
+        Settings::from_figment(Figment::new().merge(Toml::string(DEFAULTS))).expect("the defaults parse");
+    settings.http.addr = "127.0.0.1:0".parse().unwrap();
+    settings.http.shutdown_grace_ms = 1_000;
+    settings.database.migrate_on_start = false; // #[sqlx::test] has migrated
+    settings
+}
+
+/// The Redis the test run provides (`make test` sets `REDIS_URL`).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, |_| {}).await
+}
+
+pub async fn spawn_app_with(pool: PgPool, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings();
+    customize(&mut settings);
+    let application = Application::with_pool(settings, pool).await.expect("the application builds");
+    let address = format!("http://{}", application.local_addr());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(application.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { address, client, stop: Some(stop) }
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut, as if the database
+/// went away, and restore.
+pub struct DatabaseProxy {
+    pub address: SocketAddr,
+    up: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl DatabaseProxy {
+    pub async fn start(upstream: SocketAddr) -> DatabaseProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let (accept_up, accept_connections) = (up.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accept_up.load(Ordering::SeqCst) {
+                    drop(client); // refused, as a stopped server would
+                    continue;
+                }
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                accept_connections.lock().unwrap().push(relay);
+            }
+        });
+        DatabaseProxy { address, up, connections }
+    }
+
+    /// Closes every open connection and refuses new ones.
+    pub fn stop(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for relay in self.connections.lock().unwrap().drain(..) {
+            relay.abort();
+        }
+    }
+
+    pub fn resume(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// A pool for the same database as `pool`, connecting through this proxy.
+    pub fn pool_like(&self, pool: &PgPool) -> PgPool {
+        let options = pool.connect_options().as_ref().clone().host("127.0.0.1").port(self.address.port());
+        PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy_with(options)
+    }
+}
+
+/// The address of the PostgreSQL server `pool` talks to.
+pub fn database_address(pool: &PgPool) -> SocketAddr {
+    let options = pool.connect_options();
+    let host = match options.get_host() {
+        "localhost" => "127.0.0.1",
+        host => host,
+    };
+    format!("{host}:{}", options.get_port()).parse().expect("the test database is reached over TCP")
+}
+
+/// A `postgres://` URL for the per-test database behind `pool`, built from the
+/// run's `DATABASE_URL` (same server and credentials, other database name).
+pub fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for the test run");
+    let database = pool.connect_options().get_database().expect("a per-test database").to_owned();
+    let (without_query, query) = base.split_once('?').map_or((base.as_str(), None), |(a, q)| (a, Some(q)));
+    let server = without_query.rsplit_once('/').map_or(without_query, |(server, _)| server);
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+/// Polls `check` every 100 ms until it holds, for at most `seconds`.
+pub async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real server on a free port, talking to real
+//! PostgreSQL (a fresh database per test) and real Redis.
+
+mod errors;
+mod health;
+mod helpers;
+mod jackpots;
+mod pages;
+mod shutdown;
