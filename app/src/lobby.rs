@@ -105,7 +105,7 @@ fn JackpotCard(jackpot: JackpotSummary) -> impl IntoView {
             <p class="jackpot__value">
                 <span class="jackpot__currency">{jackpot.currency.to_string()}</span>
                 " "
-                <span class="jackpot__amount">{jackpot.value.display_with(2)}</span>
+                <span class="jackpot__amount">{jackpot.value.display_grouped(2)}</span>
             </p>
             <div
                 class="progress"
@@ -118,7 +118,7 @@ fn JackpotCard(jackpot: JackpotSummary) -> impl IntoView {
                 <div class="progress__fill" style=format!("width: {percent}%")></div>
             </div>
             <p class="jackpot__meta">
-                {format!("{percent} % of {} {}", jackpot.currency, jackpot.max_value.display_with(2))}
+                {format!("{percent} % of {} {}", jackpot.currency, jackpot.max_value.display_grouped(2))}
             </p>
         </article>
     }

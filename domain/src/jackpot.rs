@@ -45,10 +45,7 @@ impl FromStr for Tier {
     type Err = UnknownTier;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Tier::ALL
-            .into_iter()
-            .find(|tier| tier.as_str() == s)
-            .ok_or_else(|| UnknownTier(s.to_owned()))
+        Tier::ALL.into_iter().find(|tier| tier.as_str() == s).ok_or_else(|| UnknownTier(s.to_owned()))
     }
 }
 

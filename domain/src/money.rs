@@ -77,6 +77,25 @@ impl Amount {
         let shown = frac / 10u64.pow(SCALE - decimals);
         format!("{sign}{units}.{shown:0width$}", width = decimals as usize)
     }
+
+    /// As [`Amount::display_with`], with the whole units grouped in threes by
+    /// commas for reading (`10,000.00`).
+    pub fn display_grouped(self, decimals: u32) -> String {
+        let plain = self.display_with(decimals);
+        let (sign, unsigned) = plain.strip_prefix('-').map_or(("", plain.as_str()), |rest| ("-", rest));
+        let (int, frac) = unsigned.split_once('.').map_or((unsigned, None), |(i, f)| (i, Some(f)));
+        let mut grouped = String::with_capacity(plain.len() + int.len() / 3);
+        for (index, digit) in int.chars().enumerate() {
+            if index > 0 && (int.len() - index) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        match frac {
+            Some(frac) => format!("{sign}{grouped}.{frac}"),
+            None => format!("{sign}{grouped}"),
+        }
+    }
 }
 
 /// The canonical form: all six decimals with trailing zeros dropped, but at
@@ -246,6 +265,21 @@ mod tests {
         }
         assert_eq!(Amount::from_micros(12_345_678).display_with(2), "12.34");
         assert_eq!(Amount::from_micros(12_345_678).display_with(0), "12");
+    }
+
+    #[test]
+    fn grouped_display_puts_commas_between_thousands() {
+        let table = [
+            (0, 2, "0.00"),
+            (999_990_000, 2, "999.99"),
+            (1_000_000_000, 2, "1,000.00"),
+            (123_456_789_000_000, 2, "123,456,789.00"),
+            (-1_234_567_000_000, 0, "-1,234,567"),
+            (12_500, 4, "0.0125"),
+        ];
+        for (micros, decimals, text) in table {
+            assert_eq!(Amount::from_micros(micros).display_grouped(decimals), text);
+        }
     }
 
     #[test]

@@ -75,7 +75,10 @@ impl Application {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<Drain> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<Drain> {
         serve(self.listener, self.router, shutdown, self.grace).await
     }
 }

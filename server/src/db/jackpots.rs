@@ -43,9 +43,14 @@ impl SummaryRow {
     fn into_summary(self) -> Result<JackpotSummary, sqlx::Error> {
         // The table's check constraints make these parses infallible; a failure
         // means the schema and the code disagree.
-        let decode = |what: &str, error: String| sqlx::Error::Decode(format!("jackpot {}: {what}: {error}", self.id).into());
+        let decode = |what: &str, error: String| {
+            sqlx::Error::Decode(format!("jackpot {}: {what}: {error}", self.id).into())
+        };
         let tier = self.tier.parse::<Tier>().map_err(|e| decode("tier", e.to_string()))?;
-        let currency = self.currency.parse().map_err(|e: domain::money::CurrencyError| decode("currency", e.to_string()))?;
+        let currency = self
+            .currency
+            .parse()
+            .map_err(|e: domain::money::CurrencyError| decode("currency", e.to_string()))?;
         let value = Amount::from_micros(self.value_micros);
         let max_value = Amount::from_micros(self.max_value_micros);
         Ok(JackpotSummary {

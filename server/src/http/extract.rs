@@ -58,6 +58,8 @@ where
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| ApiQuery(value))
-            .map_err(|rejection: QueryRejection| ApiError::new(ErrorCode::InvalidQuery, rejection.body_text()))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::new(ErrorCode::InvalidQuery, rejection.body_text())
+            })
     }
 }

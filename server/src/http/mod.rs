@@ -7,7 +7,6 @@ mod health;
 mod jackpots;
 mod pages;
 
-
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -21,7 +20,6 @@ use tower_http::trace::TraceLayer;
 use self::error::{ApiError, ErrorCode};
 use crate::config::HttpSettings;
 use crate::state::AppState;
-
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -86,4 +84,3 @@ async fn api_not_found() -> ApiError {
 async fn method_not_allowed() -> ApiError {
     ApiError::new(ErrorCode::MethodNotAllowed, "this method is not allowed on this path")
 }
-

@@ -26,7 +26,12 @@ async fn spawn_probe() -> String {
     settings.http.body_limit_bytes = 1024;
     settings.http.request_timeout_ms = 300;
     let routes = Router::new()
-        .route("/probe", post(|ApiJson(probe): ApiJson<Probe>| async move { Json(json!({ "name": probe.name, "count": probe.count })) }))
+        .route(
+            "/probe",
+            post(|ApiJson(probe): ApiJson<Probe>| async move {
+                Json(json!({ "name": probe.name, "count": probe.count }))
+            }),
+        )
         .route("/slow", get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }))
         .route("/panic", get(panicking_handler));
     let router = with_middleware(routes, &settings.http);

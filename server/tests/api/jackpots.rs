@@ -38,7 +38,8 @@ async fn demo_jackpots_are_created_only_once(pool: PgPool) {
     assert!(server::demo::seed_jackpots(&pool).await.unwrap());
     assert!(!server::demo::seed_jackpots(&pool).await.unwrap());
     let count: i64 = sqlx::query_scalar("select count(*) from jackpots").fetch_one(&pool).await.unwrap();
-    let cycles: i64 = sqlx::query_scalar("select count(*) from jackpot_cycles").fetch_one(&pool).await.unwrap();
+    let cycles: i64 =
+        sqlx::query_scalar("select count(*) from jackpot_cycles").fetch_one(&pool).await.unwrap();
     assert_eq!((count, cycles), (3, 3));
 }
 
@@ -46,7 +47,8 @@ async fn demo_jackpots_are_created_only_once(pool: PgPool) {
 async fn the_list_filters_by_tier_and_honours_the_limit(pool: PgPool) {
     let app = spawn_app(pool).await;
     let body: Value = app.get("/api/jackpots?tier=shared").await.json().await.unwrap();
-    let ids: Vec<&str> = body["jackpots"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        body["jackpots"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["caspian-shared"]);
 
     let body: Value = app.get("/api/jackpots?limit=2").await.json().await.unwrap();

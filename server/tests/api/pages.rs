@@ -13,7 +13,7 @@ async fn the_lobby_is_rendered_on_the_server_with_every_jackpot(pool: PgPool) {
         assert!(html.contains(name), "{name} is in the rendered page");
     }
     assert!(html.contains(r#"aria-valuenow="10.0""#), "progress bars are rendered");
-    assert!(html.contains("10000.00"), "the mega pool's value is rendered");
+    assert!(html.contains("10,000.00"), "the mega pool's value is rendered, grouped");
     assert!(html.contains(r#"data-hydrated="false""#), "not hydrated until the browser runs it");
     assert!(html.contains("/pkg/cekpot"), "the page loads the hydration bundle");
 }

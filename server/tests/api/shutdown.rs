@@ -12,7 +12,10 @@ use tokio::sync::oneshot;
 
 use crate::helpers::{database_url, eventually};
 
-async fn slow_server(handler_ms: u64, grace: Duration) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<Drain>>) {
+async fn slow_server(
+    handler_ms: u64,
+    grace: Duration,
+) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<Drain>>) {
     let router = Router::new().route(
         "/slow",
         get(move || async move {
@@ -23,7 +26,14 @@ async fn slow_server(handler_ms: u64, grace: Duration) -> (String, oneshot::Send
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, router, async move { let _ = stopped.await; }, grace));
+    let server = tokio::spawn(serve(
+        listener,
+        router,
+        async move {
+            let _ = stopped.await;
+        },
+        grace,
+    ));
     (address, stop, server)
 }
 
