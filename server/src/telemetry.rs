@@ -13,7 +13,13 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
     let registry = tracing_subscriber::registry().with(filter);
     match settings.format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
             .try_init()?,
         LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().compact()).try_init()?,
     }

@@ -15,7 +15,9 @@ use axum::{BoxError, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
+use tracing::Level;
 
 use self::error::{ApiError, ErrorCode};
 use crate::config::HttpSettings;
@@ -41,7 +43,11 @@ pub fn with_middleware(router: Router, http: &HttpSettings) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(request_span).on_response(
+                    DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros),
+                ),
+            )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(HandleErrorLayer::new(middleware_error))
