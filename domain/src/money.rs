@@ -161,6 +161,43 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+/// A fraction in parts per million (0 ..= 1 000 000), e.g. a contribution rate
+/// of 0.5 % is `Rate::from_ppm(5_000)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rate(u32);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a rate is between 0 and 1 000 000 parts per million")]
+pub struct RateError;
+
+impl Rate {
+    pub const PPM_MAX: u32 = 1_000_000;
+
+    pub fn from_ppm(ppm: u32) -> Result<Rate, RateError> {
+        if ppm <= Rate::PPM_MAX {
+            Ok(Rate(ppm))
+        } else {
+            Err(RateError)
+        }
+    }
+
+    pub const fn ppm(self) -> u32 {
+        self.0
+    }
+
+    /// `amount × rate`, rounded down to the micro-unit. The caller keeps what
+    /// is not taken (`amount − share`), so rounding moves money, never loses it.
+    /// Negative amounts are not a share of anything and give zero.
+    pub fn share_of(self, amount: Amount) -> Amount {
+        if amount.0 <= 0 {
+            return Amount::ZERO;
+        }
+        let share = i128::from(amount.0) * i128::from(self.0) / i128::from(Rate::PPM_MAX);
+        // share ≤ amount because ppm ≤ 1 000 000, so it fits in i64.
+        Amount(share as i64)
+    }
+}
+
 /// An ISO 4217-style currency code: three upper-case ASCII letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency([u8; 3]);
@@ -291,6 +328,20 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_takes_its_share_rounded_down() {
+        let half_percent = Rate::from_ppm(5_000).unwrap();
+        // 0.5 % of 2.50 is 0.0125 exactly; of 0.000199 it is 0.000000995 → 0.
+        assert_eq!(half_percent.share_of(Amount::from_micros(2_500_000)), Amount::from_micros(12_500));
+        assert_eq!(half_percent.share_of(Amount::from_micros(199)), Amount::ZERO);
+        assert_eq!(half_percent.share_of(Amount::from_micros(-5)), Amount::ZERO);
+        assert_eq!(
+            Rate::from_ppm(1_000_000).unwrap().share_of(Amount::from_micros(i64::MAX)).micros(),
+            i64::MAX
+        );
+        assert_eq!(Rate::from_ppm(1_000_001), Err(RateError));
+    }
+
+    #[test]
     fn currency_codes_are_three_capitals() {
         assert_eq!("EUR".parse::<Currency>().map(|c| c.to_string()), Ok("EUR".into()));
         for bad in ["eur", "EU", "EURO", "E1R", ""] {
@@ -303,6 +354,13 @@ mod tests {
         fn display_then_parse_is_identity(micros in any::<i64>().prop_filter("i64::MIN has no positive twin", |m| *m != i64::MIN)) {
             let amount = Amount::from_micros(micros);
             prop_assert_eq!(amount.to_string().parse::<Amount>(), Ok(amount));
+        }
+
+        #[test]
+        fn a_share_never_exceeds_its_amount_nor_goes_negative(micros in any::<i64>(), ppm in 0..=Rate::PPM_MAX) {
+            let share = Rate::from_ppm(ppm).unwrap().share_of(Amount::from_micros(micros));
+            prop_assert!(share.micros() >= 0);
+            prop_assert!(share.micros() <= micros.max(0));
         }
 
         #[test]
