@@ -29,7 +29,8 @@ pub struct JackpotList {
     pub jackpots: Vec<JackpotSummary>,
 }
 
-/// The body of every error answer: `{"code": "...", "message": "..."}`.
+/// The body of every error answer: `{"code": "...", "message": "..."}`, plus
+/// `details` where a code documents them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub code: ErrorCode,
@@ -63,6 +64,33 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// Something failed on our side; the cause is in the server's log.
     Internal,
+    /// No jackpot has this id.
+    JackpotNotFound,
+    /// The jackpot is paused: it takes no contributions and pays no awards.
+    JackpotPaused,
+    /// A write needs an `Idempotency-Key` header.
+    MissingIdempotencyKey,
+    /// The `Idempotency-Key` is empty, longer than 128 characters or not
+    /// printable ASCII.
+    InvalidIdempotencyKey,
+    /// The idempotency key was already used for a different request.
+    IdempotencyKeyReused,
+    /// The bet's currency is not the jackpot's.
+    CurrencyMismatch,
+    /// The game does not feed this jackpot.
+    GameNotEligible,
+    /// The bet is zero or negative.
+    BetNotPositive,
+    /// The bet is below the jackpot's minimum eligible bet.
+    BelowMinimumBet,
+    /// The bet is above the largest bet the service accepts.
+    BetTooLarge,
+    /// The cycle was already awarded; `details.award` is the award that won it.
+    CycleAlreadyAwarded,
+    /// The requested cycle is not the jackpot's open cycle (nor an awarded one).
+    CycleNotOpen,
+    /// The jackpot is must-drop: the server awards it, a provider cannot.
+    AwardNotAllowed,
 }
 
 impl ErrorCode {
@@ -78,6 +106,19 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::ServiceUnavailable => "service_unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::JackpotNotFound => "jackpot_not_found",
+            ErrorCode::JackpotPaused => "jackpot_paused",
+            ErrorCode::MissingIdempotencyKey => "missing_idempotency_key",
+            ErrorCode::InvalidIdempotencyKey => "invalid_idempotency_key",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::CurrencyMismatch => "currency_mismatch",
+            ErrorCode::GameNotEligible => "game_not_eligible",
+            ErrorCode::BetNotPositive => "bet_not_positive",
+            ErrorCode::BelowMinimumBet => "below_minimum_bet",
+            ErrorCode::BetTooLarge => "bet_too_large",
+            ErrorCode::CycleAlreadyAwarded => "cycle_already_awarded",
+            ErrorCode::CycleNotOpen => "cycle_not_open",
+            ErrorCode::AwardNotAllowed => "award_not_allowed",
         }
     }
 }
@@ -99,6 +140,19 @@ mod tests {
             ErrorCode::RequestTimeout,
             ErrorCode::ServiceUnavailable,
             ErrorCode::Internal,
+            ErrorCode::JackpotNotFound,
+            ErrorCode::JackpotPaused,
+            ErrorCode::MissingIdempotencyKey,
+            ErrorCode::InvalidIdempotencyKey,
+            ErrorCode::IdempotencyKeyReused,
+            ErrorCode::CurrencyMismatch,
+            ErrorCode::GameNotEligible,
+            ErrorCode::BetNotPositive,
+            ErrorCode::BelowMinimumBet,
+            ErrorCode::BetTooLarge,
+            ErrorCode::CycleAlreadyAwarded,
+            ErrorCode::CycleNotOpen,
+            ErrorCode::AwardNotAllowed,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

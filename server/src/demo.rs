@@ -1,58 +1,64 @@
 //! Demo data for a fresh installation: three jackpots, one per tier, so the
 //! lobby has something to show. Runs only on an empty `jackpots` table.
 
-use domain::jackpot::Tier;
-use domain::money::Amount;
+use domain::jackpot::{Rules, Tier, TriggerMode};
+use domain::money::{Amount, Rate, MICROS_PER_UNIT};
 use sqlx::PgPool;
 
-use crate::db::jackpots::{self, NewJackpot};
+use crate::db::jackpots::{self, Jackpot, NewJackpot};
+use crate::engine;
 
 /// Serialises seeding between instances that start at the same moment.
 const SEED_LOCK_KEY: i64 = 0x0063_656b_706f_7401; // "cekpot" + 1
 
+/// The games of the demo: the Mini App's own slot and one outside provider's.
+pub const DEMO_GAMES: [&str; 2] = ["cekpot-slot", "caspian-reels"];
+
+struct Demo {
+    id: &'static str,
+    name: &'static str,
+    tier: Tier,
+    rate_ppm: u32,
+    seed_units: i64,
+    max_units: i64,
+    min_bet_micros: i64,
+    games: &'static [&'static str],
+}
+
 /// 0.5 % of every eligible bet in all: 0.2 % to the local pool, 0.15 % each to
 /// the shared and mega pools; a tenth of each contribution funds the next seed.
-fn demo_jackpots() -> [NewJackpot<'static>; 3] {
-    let units = |n: i64| Amount::from_micros(n * domain::money::MICROS_PER_UNIT);
-    [
-        NewJackpot {
-            id: "lucky-sevens",
-            name: "Lucky Sevens",
-            tier: Tier::Local,
-            currency: "EUR",
-            contribution_rate_ppm: 2_000,
-            reserve_share_ppm: 100_000,
-            seed: units(100),
-            max_value: units(1_000),
-            min_bet: Amount::from_micros(100_000),
-            trigger_mode: "must_drop",
-        },
-        NewJackpot {
-            id: "caspian-shared",
-            name: "Caspian Treasure",
-            tier: Tier::Shared,
-            currency: "EUR",
-            contribution_rate_ppm: 1_500,
-            reserve_share_ppm: 100_000,
-            seed: units(1_000),
-            max_value: units(10_000),
-            min_bet: Amount::from_micros(100_000),
-            trigger_mode: "must_drop",
-        },
-        NewJackpot {
-            id: "cekpot-mega",
-            name: "Cekpot Mega",
-            tier: Tier::Mega,
-            currency: "EUR",
-            contribution_rate_ppm: 1_500,
-            reserve_share_ppm: 100_000,
-            seed: units(10_000),
-            max_value: units(100_000),
-            min_bet: Amount::from_micros(500_000),
-            trigger_mode: "must_drop",
-        },
-    ]
-}
+const DEMO_JACKPOTS: [Demo; 3] = [
+    Demo {
+        id: "lucky-sevens",
+        name: "Lucky Sevens",
+        tier: Tier::Local,
+        rate_ppm: 2_000,
+        seed_units: 100,
+        max_units: 1_000,
+        min_bet_micros: 100_000,
+        games: &["cekpot-slot"],
+    },
+    Demo {
+        id: "caspian-shared",
+        name: "Caspian Treasure",
+        tier: Tier::Shared,
+        rate_ppm: 1_500,
+        seed_units: 1_000,
+        max_units: 10_000,
+        min_bet_micros: 100_000,
+        games: &DEMO_GAMES,
+    },
+    Demo {
+        id: "cekpot-mega",
+        name: "Cekpot Mega",
+        tier: Tier::Mega,
+        rate_ppm: 1_500,
+        seed_units: 10_000,
+        max_units: 100_000,
+        min_bet_micros: 500_000,
+        games: &[],
+    },
+];
 
 /// Returns whether it created the jackpots.
 pub async fn seed_jackpots(pool: &PgPool) -> Result<bool, sqlx::Error> {
@@ -61,8 +67,31 @@ pub async fn seed_jackpots(pool: &PgPool) -> Result<bool, sqlx::Error> {
     if jackpots::count(&mut tx).await? > 0 {
         return Ok(false);
     }
-    for jackpot in demo_jackpots() {
-        jackpots::insert(&mut tx, &jackpot).await?;
+    let currency = "EUR".parse().expect("a valid currency code");
+    for demo in &DEMO_JACKPOTS {
+        let rules = Rules::new(
+            Rate::from_ppm(demo.rate_ppm).expect("a valid rate"),
+            Rate::from_ppm(100_000).expect("a valid rate"),
+            Amount::from_micros(demo.seed_units * MICROS_PER_UNIT),
+            Amount::from_micros(demo.max_units * MICROS_PER_UNIT),
+            Amount::from_micros(demo.min_bet_micros),
+            TriggerMode::MustDrop,
+        )
+        .expect("valid demo rules");
+        let new = NewJackpot { id: demo.id, name: demo.name, tier: demo.tier, currency, rules };
+        jackpots::insert(&mut tx, &new).await?;
+        if !demo.games.is_empty() {
+            jackpots::add_games(&mut tx, demo.id, demo.games).await?;
+        }
+        let jackpot = Jackpot {
+            id: demo.id.to_owned(),
+            name: demo.name.to_owned(),
+            tier: demo.tier,
+            currency,
+            rules,
+            status: domain::jackpot::Status::Active,
+        };
+        engine::open_first_cycle(&mut tx, &jackpot).await?;
     }
     tx.commit().await?;
     Ok(true)

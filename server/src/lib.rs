@@ -6,6 +6,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod engine;
 pub mod http;
 pub mod startup;
 pub mod state;

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 use crate::cache::Redis;
 use crate::config::Settings;
+use crate::engine::Engine;
 use crate::state::AppState;
 use crate::{db, demo, http};
 
@@ -67,7 +68,8 @@ impl Application {
             .site_addr(listener.local_addr()?)
             .build();
         let grace = settings.http.shutdown_grace();
-        let state = AppState { db, redis, settings: Arc::new(settings), leptos_options };
+        let engine = Engine::new(db.clone());
+        let state = AppState { db, redis, engine, settings: Arc::new(settings), leptos_options };
         Ok(Application { listener, router: http::router(state), grace })
     }
 

@@ -8,11 +8,13 @@ use sqlx::PgPool;
 
 use crate::cache::Redis;
 use crate::config::Settings;
+use crate::engine::Engine;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub redis: Option<Redis>,
+    pub engine: Engine,
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
 }

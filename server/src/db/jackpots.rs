@@ -1,9 +1,217 @@
-//! Jackpot configuration and running cycles.
+//! Jackpot configuration, running cycles and the games that feed them.
+
+use std::collections::{HashMap, HashSet};
 
 use app::api::JackpotSummary;
-use domain::jackpot::{Progress, Tier};
-use domain::money::Amount;
+use domain::jackpot::{Progress, Rules, Status, Tier, TriggerMode};
+use domain::money::{Amount, Currency, Rate};
 use sqlx::{PgConnection, PgPool};
+
+/// A jackpot's configuration, parsed.
+#[derive(Debug, Clone)]
+pub struct Jackpot {
+    pub id: String,
+    pub name: String,
+    pub tier: Tier,
+    pub currency: Currency,
+    pub rules: Rules,
+    pub status: Status,
+}
+
+#[derive(sqlx::FromRow)]
+struct JackpotRow {
+    id: String,
+    name: String,
+    tier: String,
+    currency: String,
+    contribution_rate_ppm: i32,
+    reserve_share_ppm: i32,
+    seed_micros: i64,
+    max_value_micros: i64,
+    min_bet_micros: i64,
+    trigger_mode: String,
+    status: String,
+}
+
+const JACKPOT_COLUMNS: &str =
+    "id, name, tier, currency, contribution_rate_ppm, reserve_share_ppm, seed_micros,
+     max_value_micros, min_bet_micros, trigger_mode, status";
+
+fn decode_error(id: &str, what: &str, error: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(format!("jackpot {id}: {what}: {error}").into())
+}
+
+impl TryFrom<JackpotRow> for Jackpot {
+    type Error = sqlx::Error;
+
+    // The table's check constraints make these parses infallible; a failure
+    // means the schema and the code disagree.
+    fn try_from(row: JackpotRow) -> Result<Jackpot, sqlx::Error> {
+        let id = row.id;
+        let rate = |ppm: i32, what| {
+            u32::try_from(ppm)
+                .ok()
+                .and_then(|ppm| Rate::from_ppm(ppm).ok())
+                .ok_or_else(|| decode_error(&id, what, ppm))
+        };
+        let rules = Rules::new(
+            rate(row.contribution_rate_ppm, "contribution rate")?,
+            rate(row.reserve_share_ppm, "reserve share")?,
+            Amount::from_micros(row.seed_micros),
+            Amount::from_micros(row.max_value_micros),
+            Amount::from_micros(row.min_bet_micros),
+            row.trigger_mode.parse::<TriggerMode>().map_err(|e| decode_error(&id, "trigger mode", e))?,
+        )
+        .map_err(|e| decode_error(&id, "rules", e))?;
+        Ok(Jackpot {
+            name: row.name,
+            tier: row.tier.parse().map_err(|e| decode_error(&id, "tier", e))?,
+            currency: row.currency.parse().map_err(|e| decode_error(&id, "currency", e))?,
+            status: row.status.parse().map_err(|e| decode_error(&id, "status", e))?,
+            rules,
+            id,
+        })
+    }
+}
+
+/// Locks the jackpots (in id order, so concurrent lockers never deadlock) for
+/// the rest of the transaction: every change to a jackpot's pool happens under
+/// this lock. Unknown ids are simply absent from the answer.
+pub async fn lock(conn: &mut PgConnection, ids: &[&str]) -> Result<Vec<Jackpot>, sqlx::Error> {
+    let rows: Vec<JackpotRow> = sqlx::query_as(&format!(
+        "select {JACKPOT_COLUMNS} from jackpots where id = any($1) order by id for update"
+    ))
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Jackpot::try_from).collect()
+}
+
+/// The games each of `ids` accepts; absent for jackpots that take every game.
+pub async fn eligible_games(
+    conn: &mut PgConnection,
+    ids: &[&str],
+) -> Result<HashMap<String, HashSet<String>>, sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("select jackpot_id, game_id from jackpot_games where jackpot_id = any($1)")
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+    let mut games: HashMap<String, HashSet<String>> = HashMap::new();
+    for (jackpot, game) in rows {
+        games.entry(jackpot).or_default().insert(game);
+    }
+    Ok(games)
+}
+
+pub async fn add_games(conn: &mut PgConnection, jackpot_id: &str, games: &[&str]) -> Result<(), sqlx::Error> {
+    sqlx::query("insert into jackpot_games (jackpot_id, game_id) select $1, unnest($2::text[])")
+        .bind(jackpot_id)
+        .bind(games)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The running cycle of a jackpot.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenCycle {
+    pub jackpot_id: String,
+    pub cycle_number: i64,
+    pub seed_micros: i64,
+    pub value_micros: i64,
+    pub drop_point_micros: Option<i64>,
+}
+
+pub async fn open_cycles(conn: &mut PgConnection, ids: &[&str]) -> Result<Vec<OpenCycle>, sqlx::Error> {
+    sqlx::query_as(
+        "select jackpot_id, cycle_number, seed_micros, value_micros, drop_point_micros
+           from jackpot_cycles where jackpot_id = any($1) and closed_at is null",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// A cycle to open, with its fairness data when it is must-drop.
+pub struct NewCycle<'a> {
+    pub jackpot_id: &'a str,
+    pub cycle_number: i64,
+    pub seed: Amount,
+    pub seed_from_reserve: Amount,
+    pub seed_from_house: Amount,
+    /// (drop point, salt hex, commitment hex)
+    pub fairness: Option<(Amount, String, String)>,
+}
+
+pub async fn insert_cycle(conn: &mut PgConnection, cycle: &NewCycle<'_>) -> Result<(), sqlx::Error> {
+    let (drop_point, salt, commitment) = match &cycle.fairness {
+        Some((point, salt, commitment)) => {
+            (Some(point.micros()), Some(salt.as_str()), Some(commitment.as_str()))
+        }
+        None => (None, None, None),
+    };
+    sqlx::query(
+        "insert into jackpot_cycles (jackpot_id, cycle_number, seed_micros, value_micros, seed_from_reserve_micros,
+                                     seed_from_house_micros, drop_point_micros, salt, commitment)
+         values ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(cycle.jackpot_id)
+    .bind(cycle.cycle_number)
+    .bind(cycle.seed.micros())
+    .bind(cycle.seed_from_reserve.micros())
+    .bind(cycle.seed_from_house.micros())
+    .bind(drop_point)
+    .bind(salt)
+    .bind(commitment)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// What a run of contributions added to a cycle.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CycleMeters {
+    pub bets_count: i64,
+    pub bets_micros: i64,
+    pub contributions_micros: i64,
+    pub pool_shares_micros: i64,
+    pub reserve_shares_micros: i64,
+}
+
+/// Sets the cycle's value and adds to its meters; `close` also ends it.
+pub async fn update_cycle(
+    conn: &mut PgConnection,
+    jackpot_id: &str,
+    cycle_number: i64,
+    value: Amount,
+    meters: &CycleMeters,
+    close: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update jackpot_cycles
+            set value_micros = $3,
+                bets_count = bets_count + $4,
+                bets_micros = bets_micros + $5,
+                contributions_micros = contributions_micros + $6,
+                pool_shares_micros = pool_shares_micros + $7,
+                reserve_shares_micros = reserve_shares_micros + $8,
+                closed_at = case when $9 then now() else closed_at end
+          where jackpot_id = $1 and cycle_number = $2",
+    )
+    .bind(jackpot_id)
+    .bind(cycle_number)
+    .bind(value.micros())
+    .bind(meters.bets_count)
+    .bind(meters.bets_micros)
+    .bind(meters.contributions_micros)
+    .bind(meters.pool_shares_micros)
+    .bind(meters.reserve_shares_micros)
+    .bind(close)
+    .execute(conn)
+    .await
+    .map(drop)
+}
 
 #[derive(sqlx::FromRow)]
 struct SummaryRow {
@@ -41,16 +249,8 @@ pub async fn list_summaries(
 
 impl SummaryRow {
     fn into_summary(self) -> Result<JackpotSummary, sqlx::Error> {
-        // The table's check constraints make these parses infallible; a failure
-        // means the schema and the code disagree.
-        let decode = |what: &str, error: String| {
-            sqlx::Error::Decode(format!("jackpot {}: {what}: {error}", self.id).into())
-        };
-        let tier = self.tier.parse::<Tier>().map_err(|e| decode("tier", e.to_string()))?;
-        let currency = self
-            .currency
-            .parse()
-            .map_err(|e: domain::money::CurrencyError| decode("currency", e.to_string()))?;
+        let tier = self.tier.parse::<Tier>().map_err(|e| decode_error(&self.id, "tier", e))?;
+        let currency = self.currency.parse().map_err(|e| decode_error(&self.id, "currency", e))?;
         let value = Amount::from_micros(self.value_micros);
         let max_value = Amount::from_micros(self.max_value_micros);
         Ok(JackpotSummary {
@@ -67,21 +267,17 @@ impl SummaryRow {
     }
 }
 
-/// A jackpot to create, with its first cycle opened at the seed.
+/// A jackpot to create. Its first cycle is opened by the engine.
 pub struct NewJackpot<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub tier: Tier,
-    pub currency: &'a str,
-    pub contribution_rate_ppm: i32,
-    pub reserve_share_ppm: i32,
-    pub seed: Amount,
-    pub max_value: Amount,
-    pub min_bet: Amount,
-    pub trigger_mode: &'a str,
+    pub currency: Currency,
+    pub rules: Rules,
 }
 
 pub async fn insert(conn: &mut PgConnection, jackpot: &NewJackpot<'_>) -> Result<(), sqlx::Error> {
+    let rules = &jackpot.rules;
     sqlx::query(
         "insert into jackpots (id, name, tier, currency, contribution_rate_ppm, reserve_share_ppm,
                                seed_micros, max_value_micros, min_bet_micros, trigger_mode)
@@ -90,26 +286,73 @@ pub async fn insert(conn: &mut PgConnection, jackpot: &NewJackpot<'_>) -> Result
     .bind(jackpot.id)
     .bind(jackpot.name)
     .bind(jackpot.tier.as_str())
-    .bind(jackpot.currency)
-    .bind(jackpot.contribution_rate_ppm)
-    .bind(jackpot.reserve_share_ppm)
-    .bind(jackpot.seed.micros())
-    .bind(jackpot.max_value.micros())
-    .bind(jackpot.min_bet.micros())
-    .bind(jackpot.trigger_mode)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "insert into jackpot_cycles (jackpot_id, cycle_number, seed_micros, value_micros)
-         values ($1, 1, $2, $2)",
-    )
-    .bind(jackpot.id)
-    .bind(jackpot.seed.micros())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .bind(jackpot.currency.as_str())
+    .bind(rules.contribution_rate().ppm() as i32)
+    .bind(rules.reserve_share().ppm() as i32)
+    .bind(rules.seed().micros())
+    .bind(rules.max_value().micros())
+    .bind(rules.min_bet().micros())
+    .bind(rules.trigger_mode().as_str())
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 pub async fn count(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("select count(*) from jackpots").fetch_one(conn).await
+}
+
+/// A jackpot with its open cycle and lifetime meters, for the service API.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DetailRow {
+    pub id: String,
+    pub name: String,
+    pub tier: String,
+    pub currency: String,
+    pub status: String,
+    pub trigger_mode: String,
+    pub contribution_rate_ppm: i32,
+    pub reserve_share_ppm: i32,
+    pub seed_micros: i64,
+    pub max_value_micros: i64,
+    pub min_bet_micros: i64,
+    pub cycle_number: i64,
+    pub value_micros: i64,
+    pub commitment: Option<String>,
+    pub bets_count: i64,
+    pub bets_micros: i64,
+    pub contributions_micros: i64,
+    pub hits: i64,
+    pub won_micros: i64,
+}
+
+/// All jackpots (`id` = None) or one, with meters summed over every cycle.
+pub async fn details(
+    conn: &mut PgConnection,
+    id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<DetailRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select j.id, j.name, j.tier, j.currency, j.status, j.trigger_mode, j.contribution_rate_ppm,
+                j.reserve_share_ppm, j.seed_micros, j.max_value_micros, j.min_bet_micros,
+                c.cycle_number, c.value_micros, c.commitment,
+                m.bets_count, m.bets_micros, m.contributions_micros, a.hits, a.won_micros
+           from jackpots j
+           join jackpot_cycles c on c.jackpot_id = j.id and c.closed_at is null
+          cross join lateral (
+                select coalesce(sum(bets_count), 0)::bigint as bets_count,
+                       coalesce(sum(bets_micros), 0)::bigint as bets_micros,
+                       coalesce(sum(contributions_micros), 0)::bigint as contributions_micros
+                  from jackpot_cycles where jackpot_id = j.id) m
+          cross join lateral (
+                select count(*)::bigint as hits, coalesce(sum(awarded_amount_micros), 0)::bigint as won_micros
+                  from jackpot_awards where jackpot_id = j.id and status = 'paid') a
+          where ($1::text is null or j.id = $1)
+          order by case j.tier when 'mega' then 0 when 'shared' then 1 else 2 end, j.name, j.id
+          limit $2",
+    )
+    .bind(id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
 }

@@ -1,7 +1,10 @@
 //! PostgreSQL access. Each aggregate has a module of small query functions that
 //! take a connection or transaction, so the caller owns the transaction boundary.
 
+pub mod awards;
+pub mod contributions;
 pub mod jackpots;
+pub mod ledger;
 
 use std::time::Duration;
 

@@ -17,6 +17,7 @@ const RETRY_AFTER_SECONDS: &str = "5";
 pub struct ApiError {
     code: ErrorCode,
     message: String,
+    details: Option<serde_json::Value>,
     cause: Option<anyhow::Error>,
 }
 
@@ -33,12 +34,31 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::JackpotNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::JackpotPaused => StatusCode::CONFLICT,
+        ErrorCode::MissingIdempotencyKey => StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+        ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::CurrencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::GameNotEligible => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::BetNotPositive => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::BelowMinimumBet => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::BetTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::CycleAlreadyAwarded => StatusCode::CONFLICT,
+        ErrorCode::CycleNotOpen => StatusCode::CONFLICT,
+        ErrorCode::AwardNotAllowed => StatusCode::CONFLICT,
     }
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into(), cause: None }
+        ApiError { code, message: message.into(), details: None, cause: None }
+    }
+
+    /// Machine-readable context for the code, sent as `details`.
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = Some(details);
+        self
     }
 
     pub fn not_found(what: impl Into<String>) -> ApiError {
@@ -50,6 +70,7 @@ impl ApiError {
         ApiError {
             code: ErrorCode::Internal,
             message: "internal error; the request id in `x-request-id` identifies it in our logs".into(),
+            details: None,
             cause: Some(cause.into()),
         }
     }
@@ -58,6 +79,7 @@ impl ApiError {
         ApiError {
             code: ErrorCode::ServiceUnavailable,
             message: "a dependency is unavailable; retry later".into(),
+            details: None,
             cause: Some(cause.into()),
         }
     }
@@ -88,7 +110,11 @@ impl IntoResponse for ApiError {
                 tracing::error!(code = self.code.as_str(), cause = format!("{cause:#}"), "request failed");
             }
         }
-        let body = ErrorBody { code: self.code, message: self.message };
+        let mut body = serde_json::to_value(ErrorBody { code: self.code, message: self.message })
+            .expect("an error body serialises");
+        if let (Some(details), Some(object)) = (self.details, body.as_object_mut()) {
+            object.insert("details".into(), details);
+        }
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));

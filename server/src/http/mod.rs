@@ -6,6 +6,7 @@ pub mod extract;
 mod health;
 mod jackpots;
 mod pages;
+mod service;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new().merge(jackpots::router()).fallback(api_not_found);
     let routes = Router::new()
         .merge(health::router())
+        .merge(service::router())
         .nest("/api", api)
         .merge(pages::router(&state))
         .method_not_allowed_fallback(method_not_allowed)

@@ -6,4 +6,5 @@ mod health;
 mod helpers;
 mod jackpots;
 mod pages;
+mod service;
 mod shutdown;

@@ -1,0 +1,192 @@
+//! Awards, and the claims that asked for them.
+
+use chrono::{DateTime, Utc};
+use domain::money::Amount;
+use sqlx::PgConnection;
+
+/// An award with its cycle's revealed fairness data.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AwardRecord {
+    pub id: i64,
+    pub jackpot_id: String,
+    pub cycle_number: i64,
+    pub player_id: String,
+    pub session_id: Option<String>,
+    pub awarded_amount_micros: i64,
+    pub trigger_mode: String,
+    pub contribution_id: Option<i64>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub drop_point_micros: Option<i64>,
+    pub salt: Option<String>,
+    pub commitment: Option<String>,
+}
+
+const AWARD_SELECT: &str = "select a.id, a.jackpot_id, a.cycle_number, a.player_id, a.session_id,
+            a.awarded_amount_micros, a.trigger_mode, a.contribution_id, a.status, a.created_at,
+            c.drop_point_micros, c.salt, c.commitment
+       from jackpot_awards a
+       join jackpot_cycles c on c.jackpot_id = a.jackpot_id and c.cycle_number = a.cycle_number";
+
+pub struct NewAward<'a> {
+    pub jackpot_id: &'a str,
+    pub cycle_number: i64,
+    pub player_id: &'a str,
+    pub session_id: Option<&'a str>,
+    pub awarded_amount: Amount,
+    pub trigger_mode: &'a str,
+    pub contribution_id: Option<i64>,
+}
+
+pub async fn insert(conn: &mut PgConnection, award: &NewAward<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into jackpot_awards (jackpot_id, cycle_number, player_id, session_id, awarded_amount_micros,
+                                     trigger_mode, contribution_id)
+         values ($1, $2, $3, $4, $5, $6, $7) returning id",
+    )
+    .bind(award.jackpot_id)
+    .bind(award.cycle_number)
+    .bind(award.player_id)
+    .bind(award.session_id)
+    .bind(award.awarded_amount.micros())
+    .bind(award.trigger_mode)
+    .bind(award.contribution_id)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn get(conn: &mut PgConnection, id: i64) -> Result<AwardRecord, sqlx::Error> {
+    sqlx::query_as(&format!("{AWARD_SELECT} where a.id = $1")).bind(id).fetch_one(conn).await
+}
+
+pub async fn for_cycle(
+    conn: &mut PgConnection,
+    jackpot_id: &str,
+    cycle_number: i64,
+) -> Result<Option<AwardRecord>, sqlx::Error> {
+    sqlx::query_as(&format!("{AWARD_SELECT} where a.jackpot_id = $1 and a.cycle_number = $2"))
+        .bind(jackpot_id)
+        .bind(cycle_number)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn for_contributions(
+    conn: &mut PgConnection,
+    contribution_ids: &[i64],
+) -> Result<Vec<AwardRecord>, sqlx::Error> {
+    sqlx::query_as(&format!("{AWARD_SELECT} where a.contribution_id = any($1)"))
+        .bind(contribution_ids)
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn recent(
+    conn: &mut PgConnection,
+    jackpot_id: &str,
+    limit: i64,
+) -> Result<Vec<AwardRecord>, sqlx::Error> {
+    sqlx::query_as(&format!("{AWARD_SELECT} where a.jackpot_id = $1 order by a.id desc limit $2"))
+        .bind(jackpot_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+/// What a claim got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Won,
+    AlreadyAwarded,
+    CycleNotOpen,
+}
+
+impl ClaimOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ClaimOutcome::Won => "won",
+            ClaimOutcome::AlreadyAwarded => "already_awarded",
+            ClaimOutcome::CycleNotOpen => "cycle_not_open",
+        }
+    }
+
+    fn parse(text: &str) -> Result<ClaimOutcome, sqlx::Error> {
+        match text {
+            "won" => Ok(ClaimOutcome::Won),
+            "already_awarded" => Ok(ClaimOutcome::AlreadyAwarded),
+            "cycle_not_open" => Ok(ClaimOutcome::CycleNotOpen),
+            other => Err(sqlx::Error::Decode(format!("unknown claim outcome {other:?}").into())),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub id: i64,
+    pub cycle_number: i64,
+    pub request_hash: Vec<u8>,
+    pub outcome: ClaimOutcome,
+    pub award_id: Option<i64>,
+}
+
+pub async fn find_claim(
+    conn: &mut PgConnection,
+    jackpot_id: &str,
+    idempotency_key: &str,
+) -> Result<Option<Claim>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct ClaimRow {
+        id: i64,
+        cycle_number: i64,
+        request_hash: Vec<u8>,
+        outcome: String,
+        award_id: Option<i64>,
+    }
+    let row: Option<ClaimRow> = sqlx::query_as(
+        "select id, cycle_number, request_hash, outcome, award_id
+           from jackpot_award_claims where jackpot_id = $1 and idempotency_key = $2",
+    )
+    .bind(jackpot_id)
+    .bind(idempotency_key)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(Claim {
+            id: row.id,
+            cycle_number: row.cycle_number,
+            request_hash: row.request_hash,
+            outcome: ClaimOutcome::parse(&row.outcome)?,
+            award_id: row.award_id,
+        })
+    })
+    .transpose()
+}
+
+pub struct NewClaim<'a> {
+    pub jackpot_id: &'a str,
+    pub cycle_number: i64,
+    pub player_id: &'a str,
+    pub session_id: &'a str,
+    pub idempotency_key: &'a str,
+    pub request_hash: &'a [u8],
+    pub outcome: ClaimOutcome,
+    pub award_id: Option<i64>,
+}
+
+pub async fn insert_claim(conn: &mut PgConnection, claim: &NewClaim<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into jackpot_award_claims (jackpot_id, cycle_number, player_id, session_id, idempotency_key,
+                                           request_hash, outcome, award_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+    )
+    .bind(claim.jackpot_id)
+    .bind(claim.cycle_number)
+    .bind(claim.player_id)
+    .bind(claim.session_id)
+    .bind(claim.idempotency_key)
+    .bind(claim.request_hash)
+    .bind(claim.outcome.as_str())
+    .bind(claim.award_id)
+    .fetch_one(conn)
+    .await
+}

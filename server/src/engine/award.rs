@@ -1,0 +1,123 @@
+//! Provider-triggered awards: `POST /jackpot/{id}/award`.
+
+use domain::jackpot::{Status, TriggerMode};
+use sqlx::PgConnection;
+
+use super::cycle::{award_cycle, Winner};
+use super::{fingerprint, AwardReceipt};
+use crate::db::awards::{self, Claim, ClaimOutcome, NewClaim};
+use crate::db::jackpots::{self, CycleMeters};
+
+#[derive(Debug, Clone)]
+pub struct AwardRequest {
+    pub jackpot_id: String,
+    pub player_id: String,
+    pub session_id: String,
+    pub cycle: i64,
+    pub idempotency_key: String,
+}
+
+impl AwardRequest {
+    fn fingerprint(&self) -> Vec<u8> {
+        fingerprint(&["award", &self.jackpot_id, &self.player_id, &self.session_id, &self.cycle.to_string()])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AwardError {
+    #[error("no jackpot with this id")]
+    JackpotNotFound,
+    #[error("the jackpot is paused")]
+    JackpotPaused,
+    #[error("this jackpot is must-drop: the server awards it, not a provider")]
+    NotProviderTriggered,
+    #[error("cycle {} was already awarded", .0.cycle)]
+    AlreadyAwarded(Box<AwardReceipt>),
+    #[error("cycle {requested} is not open; the open cycle is {open}")]
+    CycleNotOpen { requested: i64, open: i64 },
+    #[error("this idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+}
+
+/// Pays the requested cycle to the player, once. Claims are serialised by the
+/// jackpot's row lock and each is recorded with its outcome, so the order of
+/// simultaneous claims is kept; a retried claim (same key, same request) gets
+/// its first answer again.
+pub async fn award(
+    conn: &mut PgConnection,
+    request: &AwardRequest,
+) -> Result<Result<AwardReceipt, AwardError>, sqlx::Error> {
+    let hash = request.fingerprint();
+    let Some(jackpot) = jackpots::lock(conn, &[request.jackpot_id.as_str()]).await?.pop() else {
+        return Ok(Err(AwardError::JackpotNotFound));
+    };
+    if let Some(claim) = awards::find_claim(conn, &jackpot.id, &request.idempotency_key).await? {
+        return replay(conn, claim, &hash, request).await;
+    }
+    if jackpot.rules.trigger_mode() != TriggerMode::Provider {
+        return Ok(Err(AwardError::NotProviderTriggered));
+    }
+    if jackpot.status == Status::Paused {
+        return Ok(Err(AwardError::JackpotPaused));
+    }
+    let open = jackpots::open_cycles(conn, &[jackpot.id.as_str()])
+        .await?
+        .pop()
+        .ok_or_else(|| sqlx::Error::Protocol(format!("jackpot {} has no open cycle", jackpot.id)))?;
+    let claim = |outcome, award_id| NewClaim {
+        jackpot_id: &jackpot.id,
+        cycle_number: request.cycle,
+        player_id: &request.player_id,
+        session_id: &request.session_id,
+        idempotency_key: &request.idempotency_key,
+        request_hash: &hash,
+        outcome,
+        award_id,
+    };
+    if request.cycle == open.cycle_number {
+        let winner = Winner {
+            player_id: &request.player_id,
+            session_id: Some(&request.session_id),
+            contribution_id: None,
+        };
+        let (receipt, _next) = award_cycle(conn, &jackpot, &open, winner, &CycleMeters::default()).await?;
+        awards::insert_claim(conn, &claim(ClaimOutcome::Won, Some(receipt.award_id))).await?;
+        return Ok(Ok(receipt));
+    }
+    match awards::for_cycle(conn, &jackpot.id, request.cycle).await? {
+        Some(record) => {
+            awards::insert_claim(conn, &claim(ClaimOutcome::AlreadyAwarded, Some(record.id))).await?;
+            Ok(Err(AwardError::AlreadyAwarded(Box::new(AwardReceipt::try_from(record)?))))
+        }
+        None => {
+            awards::insert_claim(conn, &claim(ClaimOutcome::CycleNotOpen, None)).await?;
+            Ok(Err(AwardError::CycleNotOpen { requested: request.cycle, open: open.cycle_number }))
+        }
+    }
+}
+
+async fn replay(
+    conn: &mut PgConnection,
+    claim: Claim,
+    hash: &[u8],
+    request: &AwardRequest,
+) -> Result<Result<AwardReceipt, AwardError>, sqlx::Error> {
+    if claim.request_hash != hash {
+        return Ok(Err(AwardError::IdempotencyKeyReused));
+    }
+    let award = match claim.award_id {
+        Some(id) => Some(AwardReceipt::try_from(awards::get(conn, id).await?)?),
+        None => None,
+    };
+    Ok(match (claim.outcome, award) {
+        (ClaimOutcome::Won, Some(award)) => Ok(award),
+        (ClaimOutcome::AlreadyAwarded, Some(award)) => Err(AwardError::AlreadyAwarded(Box::new(award))),
+        (_, _) => {
+            let open = jackpots::open_cycles(conn, &[request.jackpot_id.as_str()]).await?;
+            Err(AwardError::CycleNotOpen {
+                requested: claim.cycle_number,
+                open: open.first().map_or(0, |c| c.cycle_number),
+            })
+        }
+    })
+}

@@ -1,0 +1,166 @@
+//! The jackpot engine: contributions applied in arrival order, awards paid
+//! exactly once, and cycles opened from their seed. Every change to a jackpot
+//! happens in one PostgreSQL transaction under that jackpot's row lock.
+
+mod award;
+mod contribute;
+mod cycle;
+
+use chrono::{DateTime, Utc};
+use domain::jackpot::{ContributionRejected, TriggerMode};
+use domain::money::{Amount, Currency};
+use sha2::{Digest, Sha256};
+
+pub use award::{award, AwardError, AwardRequest};
+pub use contribute::apply_batch;
+pub use cycle::open_first_cycle;
+
+use crate::db::awards::AwardRecord;
+
+/// The engine's entry points. Each call is one transaction; an `Err` is a
+/// storage failure and nothing of the call was written.
+#[derive(Clone)]
+pub struct Engine {
+    db: sqlx::PgPool,
+}
+
+impl Engine {
+    pub fn new(db: sqlx::PgPool) -> Engine {
+        Engine { db }
+    }
+
+    pub async fn contribute(
+        &self,
+        request: ContributionRequest,
+    ) -> Result<Result<ContributionReceipt, ContributionError>, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let mut outcomes = apply_batch(&mut tx, std::slice::from_ref(&request)).await?;
+        tx.commit().await?;
+        Ok(outcomes.pop().expect("one outcome per request"))
+    }
+
+    /// Commits whatever the award decided, the refusals included: every claim
+    /// is recorded.
+    pub async fn award(
+        &self,
+        request: AwardRequest,
+    ) -> Result<Result<AwardReceipt, AwardError>, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let outcome = award(&mut tx, &request).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// One bet's contribution, as a caller asked for it.
+#[derive(Debug, Clone)]
+pub struct ContributionRequest {
+    pub jackpot_id: String,
+    pub game_id: String,
+    pub player_id: String,
+    pub bet: Amount,
+    pub currency: Currency,
+    pub idempotency_key: String,
+}
+
+impl ContributionRequest {
+    /// SHA-256 over the request's fields: the same idempotency key with a
+    /// different request is refused rather than replayed.
+    pub fn fingerprint(&self) -> Vec<u8> {
+        fingerprint(&[
+            "contribute",
+            &self.jackpot_id,
+            &self.game_id,
+            &self.player_id,
+            &self.bet.micros().to_string(),
+            self.currency.as_str(),
+        ])
+    }
+}
+
+pub(crate) fn fingerprint(fields: &[&str]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    for field in fields {
+        // Length-prefixed, so no two field lists hash alike.
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    hasher.finalize().to_vec()
+}
+
+/// What an accepted contribution did. A replay returns the original receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContributionReceipt {
+    pub contribution_id: i64,
+    pub jackpot_id: String,
+    pub cycle: i64,
+    pub bet: Amount,
+    /// The accepted share: pool share + reserve share.
+    pub contribution: Amount,
+    pub pool_share: Amount,
+    pub reserve_share: Amount,
+    /// The pool after this contribution.
+    pub value: Amount,
+    /// Set when this contribution carried a must-drop pool past its drop point.
+    pub award: Option<AwardReceipt>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ContributionError {
+    #[error("no jackpot with this id")]
+    JackpotNotFound,
+    #[error("the jackpot is paused")]
+    JackpotPaused,
+    #[error("the bet's currency is not the jackpot's")]
+    CurrencyMismatch,
+    #[error("this game does not feed this jackpot")]
+    GameNotEligible,
+    #[error("{0}")]
+    Rejected(ContributionRejected),
+    #[error("this idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+}
+
+/// A paid award, with the cycle's revealed fairness data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwardReceipt {
+    pub award_id: i64,
+    pub jackpot_id: String,
+    pub cycle: i64,
+    pub player_id: String,
+    pub session_id: Option<String>,
+    pub awarded_amount: Amount,
+    pub trigger_mode: TriggerMode,
+    pub contribution_id: Option<i64>,
+    pub rolled_back: bool,
+    pub awarded_at: DateTime<Utc>,
+    pub drop_point: Option<Amount>,
+    pub salt: Option<String>,
+    pub commitment: Option<String>,
+}
+
+impl TryFrom<AwardRecord> for AwardReceipt {
+    type Error = sqlx::Error;
+
+    fn try_from(record: AwardRecord) -> Result<AwardReceipt, sqlx::Error> {
+        let trigger_mode = record
+            .trigger_mode
+            .parse()
+            .map_err(|e| sqlx::Error::Decode(format!("award {}: {e}", record.id).into()))?;
+        Ok(AwardReceipt {
+            award_id: record.id,
+            jackpot_id: record.jackpot_id,
+            cycle: record.cycle_number,
+            player_id: record.player_id,
+            session_id: record.session_id,
+            awarded_amount: Amount::from_micros(record.awarded_amount_micros),
+            trigger_mode,
+            contribution_id: record.contribution_id,
+            rolled_back: record.status == "rolled_back",
+            awarded_at: record.created_at,
+            drop_point: record.drop_point_micros.map(Amount::from_micros),
+            salt: record.salt,
+            commitment: record.commitment,
+        })
+    }
+}

@@ -1,0 +1,385 @@
+//! The jackpot service API for game providers: read jackpots, contribute a
+//! share of each bet, and award provider-triggered pools. JSON, camelCase,
+//! amounts as decimal strings. Writes take an `Idempotency-Key` header: the same
+//! key with the same body answers the original response again.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use domain::jackpot::{ContributionRejected, Progress, TriggerMode};
+use domain::money::{Amount, Currency};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ErrorCode};
+use super::extract::ApiJson;
+use crate::db;
+use crate::engine::{
+    AwardError, AwardReceipt, AwardRequest, ContributionError, ContributionReceipt, ContributionRequest,
+};
+use crate::state::AppState;
+
+/// The largest bet the service takes: keeps every sum far from overflowing.
+pub const BET_MAX: Amount = Amount::from_micros(1_000_000 * domain::money::MICROS_PER_UNIT);
+/// How many of the latest awards a jackpot shows.
+const RECENT_AWARDS: i64 = 5;
+const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 128;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/jackpots", get(list))
+        .route("/jackpot/{id}", get(show))
+        .route("/jackpot/{id}/contribute", post(contribute))
+        .route("/jackpot/{id}/award", post(award))
+}
+
+// ---- Reads ------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JackpotView {
+    id: String,
+    name: String,
+    tier: String,
+    currency: String,
+    status: String,
+    trigger_mode: String,
+    contribution_rate_ppm: i32,
+    reserve_share_ppm: i32,
+    min_bet: Amount,
+    value: Amount,
+    seed: Amount,
+    max_value: Amount,
+    progress_bp: Progress,
+    cycle: i64,
+    /// SHA-256 of the open cycle's drop point and salt (must-drop only).
+    commitment: Option<String>,
+    meters: Meters,
+    last_awards: Vec<RecentAward>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Meters {
+    qualifying_bets: i64,
+    qualifying_bet_amount: Amount,
+    contributions: Amount,
+    hits: i64,
+    total_won: Amount,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecentAward {
+    award_id: i64,
+    cycle: i64,
+    amount: Amount,
+    awarded_at: DateTime<Utc>,
+    winner: String,
+}
+
+#[derive(Debug, Serialize)]
+struct JackpotViews {
+    jackpots: Vec<JackpotView>,
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<JackpotViews>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let rows = db::jackpots::details(&mut conn, None, super::jackpots::PAGE_SIZE_MAX).await?;
+    let mut jackpots = Vec::with_capacity(rows.len());
+    for row in rows {
+        jackpots.push(view(&mut conn, row).await?);
+    }
+    Ok(Json(JackpotViews { jackpots }))
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JackpotView>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let row =
+        db::jackpots::details(&mut conn, Some(&id), 1).await?.pop().ok_or_else(|| jackpot_not_found(&id))?;
+    Ok(Json(view(&mut conn, row).await?))
+}
+
+async fn view(conn: &mut sqlx::PgConnection, row: db::jackpots::DetailRow) -> Result<JackpotView, ApiError> {
+    let last_awards = db::awards::recent(conn, &row.id, RECENT_AWARDS)
+        .await?
+        .into_iter()
+        .map(|award| RecentAward {
+            award_id: award.id,
+            cycle: award.cycle_number,
+            amount: Amount::from_micros(award.awarded_amount_micros),
+            awarded_at: award.created_at,
+            winner: mask(&award.player_id),
+        })
+        .collect();
+    let value = Amount::from_micros(row.value_micros);
+    let max_value = Amount::from_micros(row.max_value_micros);
+    Ok(JackpotView {
+        id: row.id,
+        name: row.name,
+        tier: row.tier,
+        currency: row.currency,
+        status: row.status,
+        trigger_mode: row.trigger_mode,
+        contribution_rate_ppm: row.contribution_rate_ppm,
+        reserve_share_ppm: row.reserve_share_ppm,
+        min_bet: Amount::from_micros(row.min_bet_micros),
+        value,
+        seed: Amount::from_micros(row.seed_micros),
+        max_value,
+        progress_bp: Progress::of(value, max_value),
+        cycle: row.cycle_number,
+        commitment: row.commitment,
+        meters: Meters {
+            qualifying_bets: row.bets_count,
+            qualifying_bet_amount: Amount::from_micros(row.bets_micros),
+            contributions: Amount::from_micros(row.contributions_micros),
+            hits: row.hits,
+            total_won: Amount::from_micros(row.won_micros),
+        },
+        last_awards,
+    })
+}
+
+/// `player-1234` → `pl…34`: enough to recognise one's own win, not to identify others.
+fn mask(player_id: &str) -> String {
+    let chars: Vec<char> = player_id.chars().collect();
+    if chars.len() <= 4 {
+        return "…".to_owned();
+    }
+    let head: String = chars[..2].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+// ---- Writes -----------------------------------------------------------------
+
+/// The `Idempotency-Key` header: 1 to 128 printable ASCII characters.
+pub struct IdempotencyKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get("idempotency-key").ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MissingIdempotencyKey,
+                "send an `Idempotency-Key` header with every write",
+            )
+        })?;
+        let key = value.to_str().ok().filter(|key| {
+            (1..=IDEMPOTENCY_KEY_LENGTH_MAX).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+        });
+        key.map(|key| IdempotencyKey(key.to_owned())).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidIdempotencyKey,
+                format!("an idempotency key is 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} printable ASCII characters"),
+            )
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ContributeBody {
+    game_id: String,
+    player_id: String,
+    bet_amount: Amount,
+    currency: Currency,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContributeResponse {
+    contribution_id: i64,
+    jackpot_id: String,
+    cycle: i64,
+    bet_amount: Amount,
+    /// The accepted share of the bet: `poolShare + reserveShare`.
+    contribution: Amount,
+    pool_share: Amount,
+    reserve_share: Amount,
+    /// The pool after this contribution.
+    value: Amount,
+    /// Present when this contribution won the pool.
+    award: Option<AwardView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AwardView {
+    award_id: i64,
+    jackpot_id: String,
+    cycle: i64,
+    player_id: String,
+    session_id: Option<String>,
+    awarded_amount: Amount,
+    trigger_mode: TriggerMode,
+    contribution_id: Option<i64>,
+    status: &'static str,
+    awarded_at: DateTime<Utc>,
+    drop_point: Option<Amount>,
+    salt: Option<String>,
+    commitment: Option<String>,
+}
+
+impl From<AwardReceipt> for AwardView {
+    fn from(award: AwardReceipt) -> AwardView {
+        AwardView {
+            award_id: award.award_id,
+            jackpot_id: award.jackpot_id,
+            cycle: award.cycle,
+            player_id: award.player_id,
+            session_id: award.session_id,
+            awarded_amount: award.awarded_amount,
+            trigger_mode: award.trigger_mode,
+            contribution_id: award.contribution_id,
+            status: if award.rolled_back { "rolled_back" } else { "paid" },
+            awarded_at: award.awarded_at,
+            drop_point: award.drop_point,
+            salt: award.salt,
+            commitment: award.commitment,
+        }
+    }
+}
+
+impl From<ContributionReceipt> for ContributeResponse {
+    fn from(receipt: ContributionReceipt) -> ContributeResponse {
+        ContributeResponse {
+            contribution_id: receipt.contribution_id,
+            jackpot_id: receipt.jackpot_id,
+            cycle: receipt.cycle,
+            bet_amount: receipt.bet,
+            contribution: receipt.contribution,
+            pool_share: receipt.pool_share,
+            reserve_share: receipt.reserve_share,
+            value: receipt.value,
+            award: receipt.award.map(AwardView::from),
+        }
+    }
+}
+
+async fn contribute(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<ContributeBody>,
+) -> Result<Json<ContributeResponse>, ApiError> {
+    validate_reference("gameId", &body.game_id)?;
+    validate_reference("playerId", &body.player_id)?;
+    if body.bet_amount > BET_MAX {
+        return Err(ApiError::new(ErrorCode::BetTooLarge, format!("the largest bet accepted is {BET_MAX}")));
+    }
+    let request = ContributionRequest {
+        jackpot_id: id,
+        game_id: body.game_id,
+        player_id: body.player_id,
+        bet: body.bet_amount,
+        currency: body.currency,
+        idempotency_key: key,
+    };
+    let jackpot_id = request.jackpot_id.clone();
+    match state.engine.contribute(request).await? {
+        Ok(receipt) => Ok(Json(receipt.into())),
+        Err(error) => Err(contribution_error(&jackpot_id, error)),
+    }
+}
+
+fn contribution_error(jackpot_id: &str, error: ContributionError) -> ApiError {
+    let code = match error {
+        ContributionError::JackpotNotFound => return jackpot_not_found(jackpot_id),
+        ContributionError::JackpotPaused => ErrorCode::JackpotPaused,
+        ContributionError::CurrencyMismatch => ErrorCode::CurrencyMismatch,
+        ContributionError::GameNotEligible => ErrorCode::GameNotEligible,
+        ContributionError::Rejected(ContributionRejected::NonPositiveBet) => ErrorCode::BetNotPositive,
+        ContributionError::Rejected(ContributionRejected::BelowMinimumBet) => ErrorCode::BelowMinimumBet,
+        ContributionError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+    };
+    ApiError::new(code, error.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AwardBody {
+    player_id: String,
+    session_id: String,
+    cycle: i64,
+}
+
+async fn award(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<AwardBody>,
+) -> Result<Json<AwardView>, ApiError> {
+    validate_reference("playerId", &body.player_id)?;
+    validate_reference("sessionId", &body.session_id)?;
+    let request = AwardRequest {
+        jackpot_id: id.clone(),
+        player_id: body.player_id,
+        session_id: body.session_id,
+        cycle: body.cycle,
+        idempotency_key: key,
+    };
+    match state.engine.award(request).await? {
+        Ok(receipt) => Ok(Json(receipt.into())),
+        Err(error) => Err(award_error(&id, error)),
+    }
+}
+
+fn award_error(jackpot_id: &str, error: AwardError) -> ApiError {
+    let message = error.to_string();
+    match error {
+        AwardError::JackpotNotFound => jackpot_not_found(jackpot_id),
+        AwardError::JackpotPaused => ApiError::new(ErrorCode::JackpotPaused, message),
+        AwardError::NotProviderTriggered => ApiError::new(ErrorCode::AwardNotAllowed, message),
+        AwardError::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused, message),
+        AwardError::CycleNotOpen { requested, open } => ApiError::new(ErrorCode::CycleNotOpen, message)
+            .with_details(serde_json::json!({ "requestedCycle": requested, "openCycle": open })),
+        AwardError::AlreadyAwarded(award) => ApiError::new(ErrorCode::CycleAlreadyAwarded, message)
+            .with_details(serde_json::json!({ "award": AwardView::from(*award) })),
+    }
+}
+
+fn jackpot_not_found(id: &str) -> ApiError {
+    ApiError::new(ErrorCode::JackpotNotFound, format!("no jackpot with id {id:?}"))
+}
+
+/// Ids from callers (games, players, sessions): 1 to 64 characters of
+/// `[A-Za-z0-9._:-]`, starting with a letter or digit.
+fn validate_reference(field: &str, value: &str) -> Result<(), ApiError> {
+    let valid = (1..=64).contains(&value.len())
+        && value.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("`{field}` is 1 to 64 characters of letters, digits, '.', '_', ':' or '-'"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn winners_are_masked() {
+        assert_eq!(mask("player-1234"), "pl…34");
+        assert_eq!(mask("abcd"), "…");
+        assert_eq!(mask("äöüßxy"), "äö…xy");
+    }
+
+    #[test]
+    fn references_are_plain_identifiers() {
+        for good in ["a", "game-1", "Provider:Slot_9.2", &"x".repeat(64)] {
+            assert!(validate_reference("f", good).is_ok(), "{good}");
+        }
+        for bad in ["", "-lead", "has space", "emoji😀", &"x".repeat(65), "semi;colon"] {
+            assert!(validate_reference("f", bad).is_err(), "{bad}");
+        }
+    }
+}
