@@ -176,11 +176,14 @@ create table reconciliation_runs (
     started_at timestamptz not null default now(),
     finished_at timestamptz,
     trigger text not null,
-    cycles_checked bigint not null default 0,
+    -- cycles, awards, pools, reserves and accounts compared
+    checks_count bigint not null default 0,
     mismatches bigint not null default 0,
     -- mismatches / checks, in parts per million
     mismatch_ratio_ppm bigint not null default 0,
-    ledger_sum_micros numeric not null default 0,
+    -- the sum of all balances: zero when the ledger balances
+    ledger_sum_micros bigint not null default 0,
+    -- the checks that did not hold
     report jsonb not null default '[]',
     constraint reconciliation_runs_pkey primary key (id),
     constraint reconciliation_runs_trigger_known check (trigger in ('schedule', 'admin', 'cli'))

@@ -31,6 +31,16 @@ migrate_on_start = true
 
 [redis]
 
+[engine]
+mode = "group_commit"
+batch_window_us = 1000
+batch_size_max = 512
+batches_in_flight_max = 2
+queue_max = 20000
+
+[reconciliation]
+interval_s = 3600
+
 [site]
 root = "target/site"
 pkg_dir = "pkg"
@@ -49,6 +59,8 @@ pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
+    pub engine: EngineSettings,
+    pub reconciliation: ReconciliationSettings,
     pub site: SiteSettings,
     pub demo: DemoSettings,
     pub log: LogSettings,
@@ -82,6 +94,39 @@ pub struct RedisSettings {
     /// Absent: run single-instance with in-process fallbacks.
     #[serde(default)]
     pub url: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// `group_commit`, or `direct` (one transaction per contribution, the baseline).
+    pub mode: crate::engine::CommitMode,
+    /// How long the first contribution of a batch waits for others, in microseconds.
+    pub batch_window_us: u64,
+    /// The most contributions one transaction writes.
+    pub batch_size_max: usize,
+    /// Batches committing at the same time.
+    pub batches_in_flight_max: usize,
+    /// Contributions waiting for a batch before callers get 503.
+    pub queue_max: usize,
+}
+
+impl EngineSettings {
+    pub fn limits(&self) -> crate::engine::BatchLimits {
+        crate::engine::BatchLimits {
+            window: Duration::from_micros(self.batch_window_us),
+            size_max: self.batch_size_max.max(1),
+            in_flight_max: self.batches_in_flight_max.max(1),
+            queue_max: self.queue_max.max(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationSettings {
+    /// Seconds between scheduled runs; 0 turns the schedule off.
+    pub interval_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use server::config::Settings;
 use server::startup::{shutdown_signal, Application, Drain};
-use server::{db, telemetry};
+use server::{db, reconciliation, telemetry};
 
 #[derive(Parser)]
 #[command(name = "server", version, about = "Cekpot: Telegram casino with progressive jackpots")]
@@ -19,6 +19,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Reconcile pools, reserves and the ledger now; print the report and exit
+    /// with status 1 if any check fails.
+    Reconcile,
 }
 
 #[tokio::main]
@@ -32,6 +35,16 @@ async fn main() -> anyhow::Result<()> {
             let pool = db::pool(&settings.database)?;
             db::migrate(&pool).await?;
             tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Reconcile => {
+            let pool = db::pool(&settings.database)?;
+            let report =
+                reconciliation::run(&pool, reconciliation::Trigger::Cli).await.context("reconciling")?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.mismatches.is_empty() {
+                std::process::exit(1);
+            }
             Ok(())
         }
     }

@@ -17,7 +17,7 @@ use crate::cache::Redis;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::state::AppState;
-use crate::{db, demo, http};
+use crate::{db, demo, http, reconciliation};
 
 /// The name cargo-leptos gives the compiled JS and wasm (`[[workspace.metadata.leptos]] name`).
 const SITE_OUTPUT_NAME: &str = "cekpot";
@@ -67,8 +67,11 @@ impl Application {
             .site_pkg_dir(settings.site.pkg_dir.as_str())
             .site_addr(listener.local_addr()?)
             .build();
+        if settings.reconciliation.interval_s > 0 {
+            reconciliation::schedule(db.clone(), Duration::from_secs(settings.reconciliation.interval_s));
+        }
         let grace = settings.http.shutdown_grace();
-        let engine = Engine::new(db.clone());
+        let engine = Engine::new(db.clone(), settings.engine.mode, settings.engine.limits());
         let state = AppState { db, redis, engine, settings: Arc::new(settings), leptos_options };
         Ok(Application { listener, router: http::router(state), grace })
     }

@@ -67,23 +67,26 @@ pub async fn account(
     owner: &str,
     currency: Currency,
 ) -> Result<i64, sqlx::Error> {
-    // `on conflict do nothing` returns no row for an existing account, hence
-    // the union with a plain read.
-    sqlx::query_scalar(
-        "with created as (
-             insert into ledger_accounts (kind, owner, currency) values ($1, $2, $3)
-             on conflict (kind, owner, currency) do nothing
-             returning id)
-         select id from created
-         union all
-         select id from ledger_accounts where kind = $1 and owner = $2 and currency = $3
-         limit 1",
+    let created: Option<i64> = sqlx::query_scalar(
+        "insert into ledger_accounts (kind, owner, currency) values ($1, $2, $3)
+         on conflict (kind, owner, currency) do nothing returning id",
     )
     .bind(kind.as_str())
     .bind(owner)
     .bind(currency.as_str())
-    .fetch_one(conn)
-    .await
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = created {
+        return Ok(id);
+    }
+    // A separate statement: under read committed it sees an account another
+    // transaction created (and committed) while this insert waited on it.
+    sqlx::query_scalar("select id from ledger_accounts where kind = $1 and owner = $2 and currency = $3")
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(currency.as_str())
+        .fetch_one(conn)
+        .await
 }
 
 pub async fn balance(conn: &mut PgConnection, account_id: i64) -> Result<Amount, sqlx::Error> {
@@ -96,7 +99,11 @@ pub async fn balance(conn: &mut PgConnection, account_id: i64) -> Result<Amount,
 
 /// Records the transfers and moves the balances. Zero amounts are skipped (a
 /// transfer is a positive movement). Balances move by one net delta per
-/// account, so the order of transfers inside the call does not matter.
+/// account, so the order of transfers inside the call does not matter — and a
+/// caller posts all of a transaction's transfers in one call, so the accounts
+/// are locked once, in id order, before anything else touches them (a
+/// transfer's foreign keys take share locks that would otherwise deadlock
+/// against another poster's update).
 pub async fn post(conn: &mut PgConnection, transfers: &[Transfer]) -> Result<(), sqlx::Error> {
     let transfers: Vec<&Transfer> = transfers.iter().filter(|t| t.amount.micros() > 0).collect();
     if transfers.is_empty() {
@@ -107,23 +114,10 @@ pub async fn post(conn: &mut PgConnection, transfers: &[Transfer]) -> Result<(),
     let amounts: Vec<i64> = transfers.iter().map(|t| t.amount.micros()).collect();
     let kinds: Vec<&str> = transfers.iter().map(|t| t.kind.as_str()).collect();
     let references: Vec<&str> = transfers.iter().map(|t| t.reference.as_str()).collect();
-    sqlx::query(
-        "insert into ledger_transfers (debit_account_id, credit_account_id, amount_micros, kind, reference)
-         select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])",
-    )
-    .bind(&debits)
-    .bind(&credits)
-    .bind(&amounts)
-    .bind(&kinds)
-    .bind(&references)
-    .execute(&mut *conn)
-    .await?;
-    // Lock the accounts in id order first, so concurrent posters never wait
-    // on each other in a cycle.
     let mut touched: Vec<i64> = debits.iter().chain(&credits).copied().collect();
     touched.sort_unstable();
     touched.dedup();
-    sqlx::query("select id from ledger_accounts where id = any($1) order by id for update")
+    sqlx::query("select id from ledger_accounts where id = any($1) order by id for no key update")
         .bind(&touched)
         .execute(&mut *conn)
         .await?;
@@ -139,6 +133,17 @@ pub async fn post(conn: &mut PgConnection, transfers: &[Transfer]) -> Result<(),
     .bind(&debits)
     .bind(&credits)
     .bind(&amounts)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "insert into ledger_transfers (debit_account_id, credit_account_id, amount_micros, kind, reference)
+         select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])",
+    )
+    .bind(&debits)
+    .bind(&credits)
+    .bind(&amounts)
+    .bind(&kinds)
+    .bind(&references)
     .execute(conn)
     .await?;
     Ok(())

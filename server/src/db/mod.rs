@@ -5,6 +5,7 @@ pub mod awards;
 pub mod contributions;
 pub mod jackpots;
 pub mod ledger;
+pub mod reconciliation;
 
 use std::time::Duration;
 
@@ -52,6 +53,14 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     }
 }
 
-fn is_unreachable(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+/// The database could not be reached (or no connection was free in time): a
+/// client may retry later, as opposed to an error in what was asked.
+pub fn is_unreachable(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+}
+
+/// A deadlock or serialization failure: the transaction did nothing and can be
+/// run again as it was.
+pub fn is_retryable(error: &sqlx::Error) -> bool {
+    error.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "40P01" || code == "40001")
 }

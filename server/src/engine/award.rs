@@ -3,10 +3,11 @@
 use domain::jackpot::{Status, TriggerMode};
 use sqlx::PgConnection;
 
-use super::cycle::{award_cycle, Winner};
+use super::cycle::{award_cycle, Books, Winner};
 use super::{fingerprint, AwardReceipt};
 use crate::db::awards::{self, Claim, ClaimOutcome, NewClaim};
 use crate::db::jackpots::{self, CycleMeters};
+use crate::db::ledger;
 
 #[derive(Debug, Clone)]
 pub struct AwardRequest {
@@ -80,7 +81,10 @@ pub async fn award(
             session_id: Some(&request.session_id),
             contribution_id: None,
         };
-        let (receipt, _next) = award_cycle(conn, &jackpot, &open, winner, &CycleMeters::default()).await?;
+        let mut books = Books::open(conn, &jackpot).await?;
+        let (receipt, _next) =
+            award_cycle(conn, &jackpot, &open, winner, &CycleMeters::default(), &mut books).await?;
+        ledger::post(conn, &books.transfers).await?;
         awards::insert_claim(conn, &claim(ClaimOutcome::Won, Some(receipt.award_id))).await?;
         return Ok(Ok(receipt));
     }

@@ -6,12 +6,12 @@ use domain::jackpot::{Applied, Pool, Status, Tier};
 use domain::money::Amount;
 use sqlx::PgConnection;
 
-use super::cycle::{award_cycle, Winner};
+use super::cycle::{award_cycle, Books, Winner};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
 use crate::db::awards;
 use crate::db::contributions::{self, NewContribution, StoredContribution};
 use crate::db::jackpots::{self, CycleMeters, Jackpot, OpenCycle};
-use crate::db::ledger::{self, AccountKind, Transfer, TransferKind};
+use crate::db::ledger::{self, AccountKind, TransferKind};
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
 
@@ -69,12 +69,17 @@ pub async fn apply_batch(
     }
 
     let batch_id = contributions::next_batch_id(conn).await?;
+    let mut transfers = Vec::new();
     for (jackpot_id, indexes) in runs {
         let jackpot = &locked[jackpot_id];
         let cycle = cycles.remove(jackpot_id).ok_or_else(|| no_open_cycle(jackpot_id))?;
-        let mut run = Run { batch_id, jackpot, requests, fingerprints: &fingerprints, results: &mut results };
+        let books = Books::open(conn, jackpot).await?;
+        let mut run =
+            Run { batch_id, jackpot, requests, fingerprints: &fingerprints, results: &mut results, books };
         run.walk(conn, cycle, &indexes).await?;
+        transfers.append(&mut run.books.transfers);
     }
+    ledger::post(conn, &transfers).await?;
     for (index, first) in repeats {
         results[index] = results[first].clone();
     }
@@ -162,6 +167,7 @@ struct Run<'a> {
     requests: &'a [ContributionRequest],
     fingerprints: &'a [Vec<u8>],
     results: &'a mut Vec<Option<Outcome>>,
+    books: Books,
 }
 
 /// Contributions applied in memory and not yet written.
@@ -199,7 +205,8 @@ impl Run<'_> {
                     session_id: None,
                     contribution_id: ids.last().copied(),
                 };
-                let (award, next) = award_cycle(conn, self.jackpot, &cycle, winner, &segment.meters).await?;
+                let (award, next) =
+                    award_cycle(conn, self.jackpot, &cycle, winner, &segment.meters, &mut self.books).await?;
                 if let Some(Some(Ok(receipt))) = self.results.get_mut(index) {
                     receipt.award = Some(award);
                 }
@@ -223,18 +230,14 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Inserts the segment's contributions, posts their transfers (per game:
-    /// game clearing → pool and → reserve) and answers their receipts.
+    /// Inserts the segment's contributions, books their transfers (per game:
+    /// game clearing → pool and → reserve) and records their receipts.
     async fn write(
         &mut self,
         conn: &mut PgConnection,
         segment: &mut Segment,
     ) -> Result<Vec<i64>, sqlx::Error> {
         let ids = contributions::insert_many(conn, self.batch_id, &segment.rows).await?;
-        let jackpot = self.jackpot;
-        let pool = ledger::account(conn, AccountKind::JackpotPool, &jackpot.id, jackpot.currency).await?;
-        let reserve =
-            ledger::account(conn, AccountKind::JackpotReserve, &jackpot.id, jackpot.currency).await?;
         let mut per_game: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
         for row in &segment.rows {
             let sums = per_game.entry(row.game_id.as_str()).or_default();
@@ -242,20 +245,26 @@ impl Run<'_> {
             sums.1 += row.reserve_share_micros + row.overflow_micros;
         }
         let reference = format!("batch:{}", self.batch_id);
-        let mut transfers = Vec::with_capacity(per_game.len() * 2);
+        let (pool, reserve) = (self.books.pool, self.books.reserve);
         for (game, (to_pool, to_reserve)) in per_game {
-            let clearing = ledger::account(conn, AccountKind::GameClearing, game, jackpot.currency).await?;
-            let transfer = |credit, micros, kind| Transfer {
-                debit: clearing,
-                credit,
-                amount: Amount::from_micros(micros),
-                kind,
-                reference: reference.clone(),
-            };
-            transfers.push(transfer(pool, to_pool, TransferKind::ContributionPool));
-            transfers.push(transfer(reserve, to_reserve, TransferKind::ContributionReserve));
+            let clearing =
+                ledger::account(conn, AccountKind::GameClearing, game, self.jackpot.currency).await?;
+            let books = &mut self.books;
+            books.transfer(
+                clearing,
+                pool,
+                Amount::from_micros(to_pool),
+                TransferKind::ContributionPool,
+                &reference,
+            );
+            books.transfer(
+                clearing,
+                reserve,
+                Amount::from_micros(to_reserve),
+                TransferKind::ContributionReserve,
+                &reference,
+            );
         }
-        ledger::post(conn, &transfers).await?;
         for ((&index, row), &id) in segment.indexes.iter().zip(&segment.rows).zip(&ids) {
             self.results[index] = Some(Ok(stored_receipt(stored_of(row, id), None)));
         }

@@ -1,4 +1,5 @@
 //! Opening cycles (seed funding, drop point, commitment) and paying one out.
+//! Transfers are collected in a [`Books`] and posted once per transaction.
 
 use domain::fairness::{commit, draw_drop_point, Salt};
 use domain::jackpot::{fund_seed, Rules, TriggerMode};
@@ -10,9 +11,42 @@ use crate::db::awards::{self, NewAward};
 use crate::db::jackpots::{self, CycleMeters, Jackpot, NewCycle, OpenCycle};
 use crate::db::ledger::{self, AccountKind, Transfer, TransferKind};
 
+/// One jackpot's accounts and the transfers a transaction has decided on but
+/// not posted yet. The reserve's balance is tracked here so seeds funded later
+/// in the same transaction see the reserve shares collected before them.
+pub(super) struct Books {
+    pub pool: i64,
+    pub reserve: i64,
+    pub reserve_balance: Amount,
+    pub transfers: Vec<Transfer>,
+}
+
+impl Books {
+    pub async fn open(conn: &mut PgConnection, jackpot: &Jackpot) -> Result<Books, sqlx::Error> {
+        let pool = ledger::account(conn, AccountKind::JackpotPool, &jackpot.id, jackpot.currency).await?;
+        let reserve =
+            ledger::account(conn, AccountKind::JackpotReserve, &jackpot.id, jackpot.currency).await?;
+        let reserve_balance = ledger::balance(conn, reserve).await?;
+        Ok(Books { pool, reserve, reserve_balance, transfers: Vec::new() })
+    }
+
+    pub fn transfer(&mut self, debit: i64, credit: i64, amount: Amount, kind: TransferKind, reference: &str) {
+        if debit == self.reserve {
+            self.reserve_balance = Amount::from_micros(self.reserve_balance.micros() - amount.micros());
+        }
+        if credit == self.reserve {
+            self.reserve_balance = Amount::from_micros(self.reserve_balance.micros() + amount.micros());
+        }
+        self.transfers.push(Transfer { debit, credit, amount, kind, reference: reference.to_owned() });
+    }
+}
+
 /// Opens cycle 1 of a new jackpot, creating its pool and reserve accounts.
 pub async fn open_first_cycle(conn: &mut PgConnection, jackpot: &Jackpot) -> Result<OpenCycle, sqlx::Error> {
-    open_cycle(conn, jackpot, 1).await
+    let mut books = Books::open(conn, jackpot).await?;
+    let cycle = open_cycle(conn, jackpot, 1, &mut books).await?;
+    ledger::post(conn, &books.transfers).await?;
+    Ok(cycle)
 }
 
 /// Opens `cycle_number` at the seed: funded from the reserve first and the
@@ -22,23 +56,15 @@ pub(super) async fn open_cycle(
     conn: &mut PgConnection,
     jackpot: &Jackpot,
     cycle_number: i64,
+    books: &mut Books,
 ) -> Result<OpenCycle, sqlx::Error> {
-    let pool = ledger::account(conn, AccountKind::JackpotPool, &jackpot.id, jackpot.currency).await?;
-    let reserve = ledger::account(conn, AccountKind::JackpotReserve, &jackpot.id, jackpot.currency).await?;
     let house = ledger::account(conn, AccountKind::House, "", jackpot.currency).await?;
     let seed = jackpot.rules.seed();
-    let funding = fund_seed(seed, ledger::balance(conn, reserve).await?);
+    let funding = fund_seed(seed, books.reserve_balance);
     let reference = format!("cycle:{}:{cycle_number}", jackpot.id);
-    let transfer =
-        |debit, amount, kind| Transfer { debit, credit: pool, amount, kind, reference: reference.clone() };
-    ledger::post(
-        conn,
-        &[
-            transfer(reserve, funding.from_reserve, TransferKind::SeedFromReserve),
-            transfer(house, funding.from_house, TransferKind::SeedFromHouse),
-        ],
-    )
-    .await?;
+    let (pool, reserve) = (books.pool, books.reserve);
+    books.transfer(reserve, pool, funding.from_reserve, TransferKind::SeedFromReserve, &reference);
+    books.transfer(house, pool, funding.from_house, TransferKind::SeedFromHouse, &reference);
     let fairness = draw_fairness(&jackpot.rules);
     jackpots::insert_cycle(
         conn,
@@ -95,6 +121,7 @@ pub(super) async fn award_cycle(
     cycle: &OpenCycle,
     winner: Winner<'_>,
     meters: &CycleMeters,
+    books: &mut Books,
 ) -> Result<(AwardReceipt, OpenCycle), sqlx::Error> {
     let awarded_amount = Amount::from_micros(cycle.value_micros);
     let award_id = awards::insert(
@@ -111,20 +138,10 @@ pub(super) async fn award_cycle(
     )
     .await?;
     jackpots::update_cycle(conn, &jackpot.id, cycle.cycle_number, awarded_amount, meters, true).await?;
-    let pool = ledger::account(conn, AccountKind::JackpotPool, &jackpot.id, jackpot.currency).await?;
     let wallet = ledger::account(conn, AccountKind::PlayerWallet, winner.player_id, jackpot.currency).await?;
-    ledger::post(
-        conn,
-        &[Transfer {
-            debit: pool,
-            credit: wallet,
-            amount: awarded_amount,
-            kind: TransferKind::Award,
-            reference: format!("award:{award_id}"),
-        }],
-    )
-    .await?;
-    let next = open_cycle(conn, jackpot, cycle.cycle_number + 1).await?;
+    let pool = books.pool;
+    books.transfer(pool, wallet, awarded_amount, TransferKind::Award, &format!("award:{award_id}"));
+    let next = open_cycle(conn, jackpot, cycle.cycle_number + 1, books).await?;
     let receipt = AwardReceipt::try_from(awards::get(conn, award_id).await?)?;
     Ok((receipt, next))
 }

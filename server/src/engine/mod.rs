@@ -3,6 +3,7 @@
 //! happens in one PostgreSQL transaction under that jackpot's row lock.
 
 mod award;
+mod batcher;
 mod contribute;
 mod cycle;
 
@@ -17,26 +18,59 @@ pub use cycle::open_first_cycle;
 
 use crate::db::awards::AwardRecord;
 
-/// The engine's entry points. Each call is one transaction; an `Err` is a
-/// storage failure and nothing of the call was written.
+pub use batcher::BatchLimits;
+
+/// How contributions reach the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitMode {
+    /// Contributions arriving together share one transaction.
+    GroupCommit,
+    /// One transaction per contribution: the baseline `make bench` compares with.
+    Direct,
+}
+
+/// Why the engine could not answer. Nothing of the request was written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineFailure {
+    #[error("the contribution queue is full")]
+    Overloaded,
+    #[error("storage failed: {0}")]
+    Storage(std::sync::Arc<sqlx::Error>),
+}
+
+impl From<sqlx::Error> for EngineFailure {
+    fn from(error: sqlx::Error) -> EngineFailure {
+        EngineFailure::Storage(std::sync::Arc::new(error))
+    }
+}
+
+/// The engine's entry points. An `Err` means nothing of the call was written.
 #[derive(Clone)]
 pub struct Engine {
     db: sqlx::PgPool,
+    batcher: Option<batcher::Batcher>,
 }
 
 impl Engine {
-    pub fn new(db: sqlx::PgPool) -> Engine {
-        Engine { db }
+    /// With `CommitMode::GroupCommit`, starts the batcher on the current runtime.
+    pub fn new(db: sqlx::PgPool, mode: CommitMode, limits: BatchLimits) -> Engine {
+        let batcher = (mode == CommitMode::GroupCommit).then(|| batcher::Batcher::start(db.clone(), limits));
+        Engine { db, batcher }
     }
 
+    /// Answers after the contribution's transaction has committed.
     pub async fn contribute(
         &self,
         request: ContributionRequest,
-    ) -> Result<Result<ContributionReceipt, ContributionError>, sqlx::Error> {
-        let mut tx = self.db.begin().await?;
-        let mut outcomes = apply_batch(&mut tx, std::slice::from_ref(&request)).await?;
-        tx.commit().await?;
-        Ok(outcomes.pop().expect("one outcome per request"))
+    ) -> Result<Result<ContributionReceipt, ContributionError>, EngineFailure> {
+        match &self.batcher {
+            Some(batcher) => batcher.contribute(request).await,
+            None => {
+                let mut outcomes = batcher::in_transaction(&self.db, std::slice::from_ref(&request)).await?;
+                Ok(outcomes.pop().expect("one outcome per request"))
+            }
+        }
     }
 
     /// Commits whatever the award decided, the refusals included: every claim

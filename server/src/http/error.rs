@@ -93,11 +93,25 @@ impl ApiError {
 /// retry; anything else is a defect on our side.
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> ApiError {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                ApiError::unavailable(error)
+        if crate::db::is_unreachable(&error) {
+            ApiError::unavailable(error)
+        } else {
+            ApiError::internal(error)
+        }
+    }
+}
+
+impl From<crate::engine::EngineFailure> for ApiError {
+    fn from(failure: crate::engine::EngineFailure) -> ApiError {
+        use crate::engine::EngineFailure;
+        match failure {
+            EngineFailure::Overloaded => {
+                ApiError::unavailable(anyhow::anyhow!("the contribution queue is full"))
             }
-            other => ApiError::internal(other),
+            EngineFailure::Storage(error) if crate::db::is_unreachable(&error) => {
+                ApiError::unavailable(anyhow::anyhow!("{error}"))
+            }
+            EngineFailure::Storage(error) => ApiError::internal(anyhow::anyhow!("{error}")),
         }
     }
 }

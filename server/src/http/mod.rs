@@ -1,6 +1,7 @@
 //! HTTP: the routes, and the middleware every request passes through (request
 //! id, tracing span, panic catcher, time-out, body limit).
 
+mod admin;
 pub mod error;
 pub mod extract;
 mod health;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::router())
         .merge(service::router())
+        .merge(admin::router())
         .nest("/api", api)
         .merge(pages::router(&state))
         .method_not_allowed_fallback(method_not_allowed)

@@ -58,6 +58,8 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 }
 
 pub async fn spawn_app_with(pool: PgPool, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    // The server's warnings and errors, shown with a failing test's output.
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
     let mut settings = test_settings();
     customize(&mut settings);
     let application = Application::with_pool(settings, pool).await.expect("the application builds");
