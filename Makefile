@@ -8,11 +8,12 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run test site e2e lint fmt tools clean
+.PHONY: help run test bench fmt clean
 
 help:
 	@echo "make run    build the app and serve it on http://127.0.0.1:3000"
 	@echo "make test   the whole test suite (what CI runs)"
+	@echo "make bench  contributions/s and latency: group commit vs one transaction each"
 	@echo "make fmt    format the code"
 	@echo "make clean  remove build output and the private database"
 
@@ -24,6 +25,9 @@ run:
 test:
 	@scripts/tools.sh test
 	@scripts/services.sh test -- scripts/test.sh
+
+bench:
+	@scripts/services.sh test -- cargo bench --locked -p server --bench contributions
 
 fmt:
 	cargo fmt --all

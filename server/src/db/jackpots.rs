@@ -1,7 +1,5 @@
 //! Jackpot configuration, running cycles and the games that feed them.
 
-use std::collections::{HashMap, HashSet};
-
 use app::api::JackpotSummary;
 use domain::jackpot::{Progress, Rules, Status, Tier, TriggerMode};
 use domain::money::{Amount, Currency, Rate};
@@ -87,21 +85,104 @@ pub async fn lock(conn: &mut PgConnection, ids: &[&str]) -> Result<Vec<Jackpot>,
     rows.into_iter().map(Jackpot::try_from).collect()
 }
 
-/// The games each of `ids` accepts; absent for jackpots that take every game.
-pub async fn eligible_games(
+/// A locked jackpot with its running cycle and the games it accepts.
+pub struct LockedJackpot {
+    pub jackpot: Jackpot,
+    pub cycle: OpenCycle,
+    /// Empty for jackpots that list no games (a mega jackpot takes them all).
+    pub games: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LockedRow {
+    #[sqlx(flatten)]
+    jackpot: JackpotRow,
+    cycle_number: i64,
+    cycle_seed_micros: i64,
+    value_micros: i64,
+    drop_point_micros: Option<i64>,
+    games: Vec<String>,
+}
+
+/// Locks the jackpots like [`lock`], then reads them with their open cycles
+/// and eligible games.
+///
+/// Two statements on purpose: a `select … for update` that waited for a lock
+/// re-reads the locked row but not the rows joined to it, so a cycle read in
+/// the locking statement could predate the transaction that held the lock.
+pub async fn lock_with_cycles(
     conn: &mut PgConnection,
     ids: &[&str],
-) -> Result<HashMap<String, HashSet<String>>, sqlx::Error> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("select jackpot_id, game_id from jackpot_games where jackpot_id = any($1)")
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
-    let mut games: HashMap<String, HashSet<String>> = HashMap::new();
-    for (jackpot, game) in rows {
-        games.entry(jackpot).or_default().insert(game);
+) -> Result<Vec<LockedJackpot>, sqlx::Error> {
+    sqlx::query("select id from jackpots where id = any($1) order by id for update")
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
+    let rows: Vec<LockedRow> = sqlx::query_as(
+        "select j.id, j.name, j.tier, j.currency, j.contribution_rate_ppm, j.reserve_share_ppm, j.seed_micros,
+                j.max_value_micros, j.min_bet_micros, j.trigger_mode, j.status,
+                c.cycle_number, c.seed_micros as cycle_seed_micros, c.value_micros, c.drop_point_micros,
+                array(select g.game_id from jackpot_games g where g.jackpot_id = j.id) as games
+           from jackpots j
+           join jackpot_cycles c on c.jackpot_id = j.id and c.closed_at is null
+          where j.id = any($1)
+          order by j.id",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let jackpot = Jackpot::try_from(row.jackpot)?;
+            let cycle = OpenCycle {
+                jackpot_id: jackpot.id.clone(),
+                cycle_number: row.cycle_number,
+                seed_micros: row.cycle_seed_micros,
+                value_micros: row.value_micros,
+                drop_point_micros: row.drop_point_micros,
+            };
+            Ok(LockedJackpot { jackpot, cycle, games: row.games })
+        })
+        .collect()
+}
+
+/// Sets each cycle's value and adds to its meters, all in one statement.
+pub async fn update_cycles(
+    conn: &mut PgConnection,
+    updates: &[(&str, i64, Amount, CycleMeters)],
+) -> Result<(), sqlx::Error> {
+    if updates.is_empty() {
+        return Ok(());
     }
-    Ok(games)
+    let ids: Vec<&str> = updates.iter().map(|u| u.0).collect();
+    let numbers: Vec<i64> = updates.iter().map(|u| u.1).collect();
+    let values: Vec<i64> = updates.iter().map(|u| u.2.micros()).collect();
+    let meter = |f: fn(&CycleMeters) -> i64| updates.iter().map(|u| f(&u.3)).collect::<Vec<i64>>();
+    sqlx::query(
+        "update jackpot_cycles c
+            set value_micros = u.value_micros,
+                bets_count = c.bets_count + u.bets_count,
+                bets_micros = c.bets_micros + u.bets_micros,
+                contributions_micros = c.contributions_micros + u.contributions_micros,
+                pool_shares_micros = c.pool_shares_micros + u.pool_shares_micros,
+                reserve_shares_micros = c.reserve_shares_micros + u.reserve_shares_micros
+           from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+                       $7::bigint[], $8::bigint[])
+                as u(jackpot_id, cycle_number, value_micros, bets_count, bets_micros, contributions_micros,
+                     pool_shares_micros, reserve_shares_micros)
+          where c.jackpot_id = u.jackpot_id and c.cycle_number = u.cycle_number",
+    )
+    .bind(&ids)
+    .bind(&numbers)
+    .bind(&values)
+    .bind(meter(|m| m.bets_count))
+    .bind(meter(|m| m.bets_micros))
+    .bind(meter(|m| m.contributions_micros))
+    .bind(meter(|m| m.pool_shares_micros))
+    .bind(meter(|m| m.reserve_shares_micros))
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 pub async fn add_games(conn: &mut PgConnection, jackpot_id: &str, games: &[&str]) -> Result<(), sqlx::Error> {

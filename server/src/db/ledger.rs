@@ -2,10 +2,13 @@
 //! A transfer debits one account and credits another by the same positive
 //! amount; balances are credits minus debits, so all balances sum to zero.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use domain::money::{Amount, Currency};
 use sqlx::PgConnection;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccountKind {
     PlayerWallet,
     JackpotPool,
@@ -58,6 +61,51 @@ pub struct Transfer {
     pub amount: Amount,
     pub kind: TransferKind,
     pub reference: String,
+}
+
+/// Account ids by (kind, owner, currency): an account's id never changes, and
+/// every batch needs the same few accounts. One per database (per engine).
+/// An id read inside a transaction may belong to a row that transaction
+/// created; so whoever sees a transaction fail calls [`Accounts::forget`].
+#[derive(Clone, Default)]
+pub struct Accounts(Arc<Mutex<HashMap<AccountKey, i64>>>);
+
+/// (kind, owner, currency): what names an account.
+type AccountKey = (AccountKind, String, Currency);
+
+impl Accounts {
+    pub async fn id(
+        &self,
+        conn: &mut PgConnection,
+        kind: AccountKind,
+        owner: &str,
+        currency: Currency,
+    ) -> Result<i64, sqlx::Error> {
+        let key = (kind, owner.to_owned(), currency);
+        if let Some(&id) = self.0.lock().expect("the account cache is never poisoned").get(&key) {
+            return Ok(id);
+        }
+        let existing: Option<i64> = sqlx::query_scalar(
+            "select id from ledger_accounts where kind = $1 and owner = $2 and currency = $3",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(currency.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        let id = match existing {
+            Some(id) => id,
+            None => account(conn, kind, owner, currency).await?,
+        };
+        self.0.lock().expect("the account cache is never poisoned").insert(key, id);
+        Ok(id)
+    }
+
+    /// Drops every remembered id, after a transaction that may have created
+    /// accounts rolled back.
+    pub fn forget(&self) {
+        self.0.lock().expect("the account cache is never poisoned").clear();
+    }
 }
 
 /// The account's id, creating it (at balance zero) when it does not exist.

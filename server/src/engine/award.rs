@@ -7,7 +7,7 @@ use super::cycle::{award_cycle, Books, Winner};
 use super::{fingerprint, AwardReceipt};
 use crate::db::awards::{self, Claim, ClaimOutcome, NewClaim};
 use crate::db::jackpots::{self, CycleMeters};
-use crate::db::ledger;
+use crate::db::ledger::{self, Accounts};
 
 #[derive(Debug, Clone)]
 pub struct AwardRequest {
@@ -46,6 +46,7 @@ pub enum AwardError {
 /// its first answer again.
 pub async fn award(
     conn: &mut PgConnection,
+    accounts: &Accounts,
     request: &AwardRequest,
 ) -> Result<Result<AwardReceipt, AwardError>, sqlx::Error> {
     let hash = request.fingerprint();
@@ -81,7 +82,7 @@ pub async fn award(
             session_id: Some(&request.session_id),
             contribution_id: None,
         };
-        let mut books = Books::open(conn, &jackpot).await?;
+        let mut books = Books::open(conn, accounts, &jackpot).await?;
         let (receipt, _next) =
             award_cycle(conn, &jackpot, &open, winner, &CycleMeters::default(), &mut books).await?;
         ledger::post(conn, &books.transfers).await?;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
+
+use crate::db::ledger::Accounts;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{apply_batch, ContributionError, ContributionReceipt, ContributionRequest, EngineFailure};
@@ -35,9 +37,9 @@ pub struct Batcher {
 
 impl Batcher {
     /// Starts the collector task on the current runtime.
-    pub fn start(db: PgPool, limits: BatchLimits) -> Batcher {
+    pub fn start(db: PgPool, accounts: Accounts, limits: BatchLimits) -> Batcher {
         let (queue, receiver) = mpsc::channel(limits.queue_max);
-        tokio::spawn(collect(db, limits, receiver));
+        tokio::spawn(collect(db, accounts, limits, receiver));
         Batcher { queue }
     }
 
@@ -55,6 +57,7 @@ impl Batcher {
 
 async fn collect(
     db: PgPool,
+    accounts: Accounts,
     limits: BatchLimits,
     mut receiver: mpsc::Receiver<(ContributionRequest, Reply)>,
 ) {
@@ -76,9 +79,9 @@ async fn collect(
                 Err(_) => break,
             }
         }
-        let db = db.clone();
+        let (db, accounts) = (db.clone(), accounts.clone());
         tokio::spawn(async move {
-            commit(&db, batch).await;
+            commit(&db, &accounts, batch).await;
             drop(permit);
         });
     }
@@ -87,9 +90,9 @@ async fn collect(
 /// Writes the batch in one transaction. If that fails as a whole, each request
 /// is retried alone, so one request that trips the database cannot fail the
 /// others with it.
-async fn commit(db: &PgPool, batch: Vec<(ContributionRequest, Reply)>) {
+async fn commit(db: &PgPool, accounts: &Accounts, batch: Vec<(ContributionRequest, Reply)>) {
     let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    match in_transaction(db, &requests).await {
+    match in_transaction(db, accounts, &requests).await {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
@@ -104,7 +107,7 @@ async fn commit(db: &PgPool, batch: Vec<(ContributionRequest, Reply)>) {
         Err(error) => {
             tracing::warn!(%error, size = requests.len(), "batch failed; retrying its contributions one by one");
             for (request, reply) in requests.into_iter().zip(replies) {
-                let result = in_transaction(db, std::slice::from_ref(&request))
+                let result = in_transaction(db, accounts, std::slice::from_ref(&request))
                     .await
                     .map(|mut outcomes| outcomes.pop().expect("one outcome per request"))
                     .map_err(Arc::new);
@@ -118,17 +121,21 @@ async fn commit(db: &PgPool, batch: Vec<(ContributionRequest, Reply)>) {
 /// in all) when the database aborted it for a deadlock or serialization failure.
 pub(super) async fn in_transaction(
     db: &PgPool,
+    accounts: &Accounts,
     requests: &[ContributionRequest],
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut attempt = 1;
     loop {
         let result = async {
             let mut tx = db.begin().await?;
-            let outcomes = apply_batch(&mut tx, requests).await?;
+            let outcomes = apply_batch(&mut tx, accounts, requests).await?;
             tx.commit().await?;
             Ok(outcomes)
         }
         .await;
+        if result.is_err() {
+            accounts.forget();
+        }
         match result {
             Err(error) if attempt < 3 && crate::db::is_retryable(&error) => {
                 tracing::warn!(%error, attempt, "contribution transaction aborted; running it again");

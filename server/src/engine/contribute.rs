@@ -10,8 +10,8 @@ use super::cycle::{award_cycle, Books, Winner};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
 use crate::db::awards;
 use crate::db::contributions::{self, NewContribution, StoredContribution};
-use crate::db::jackpots::{self, CycleMeters, Jackpot, OpenCycle};
-use crate::db::ledger::{self, AccountKind, TransferKind};
+use crate::db::jackpots::{self, CycleMeters, Jackpot, LockedJackpot, OpenCycle};
+use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
 
@@ -22,27 +22,30 @@ type Outcome = Result<ContributionReceipt, ContributionError>;
 /// requests in the batch feed the next cycle. A request whose idempotency key
 /// is already stored gets the stored receipt back.
 ///
+/// Writes: one multi-row insert of contributions, one statement updating every
+/// pool, one posting of the ledger — plus an award's few rows when a pool drops.
 /// The `Err` case is a storage failure: the caller rolls back and nothing of the
 /// batch is written.
 pub async fn apply_batch(
     conn: &mut PgConnection,
+    accounts: &Accounts,
     requests: &[ContributionRequest],
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut ids: Vec<&str> = requests.iter().map(|r| r.jackpot_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let locked: HashMap<String, Jackpot> =
-        jackpots::lock(conn, &ids).await?.into_iter().map(|j| (j.id.clone(), j)).collect();
-    let games = jackpots::eligible_games(conn, &ids).await?;
-    let mut cycles: HashMap<String, OpenCycle> =
-        jackpots::open_cycles(conn, &ids).await?.into_iter().map(|c| (c.jackpot_id.clone(), c)).collect();
+    let mut locked: HashMap<String, LockedJackpot> = jackpots::lock_with_cycles(conn, &ids)
+        .await?
+        .into_iter()
+        .map(|l| (l.jackpot.id.clone(), l))
+        .collect();
     let fingerprints: Vec<Vec<u8>> = requests.iter().map(ContributionRequest::fingerprint).collect();
     let stored = stored_receipts(conn, requests).await?;
 
     let mut results: Vec<Option<Outcome>> = vec![None; requests.len()];
     let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
     let mut repeats: Vec<(usize, usize)> = Vec::new();
-    let mut runs: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut runs: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, request) in requests.iter().enumerate() {
         let key = (request.jackpot_id.as_str(), request.idempotency_key.as_str());
         if let Some((hash, receipt)) = stored.get(&key) {
@@ -62,49 +65,66 @@ pub async fn apply_batch(
             continue;
         }
         first_with_key.insert(key, index);
-        match eligibility(request, locked.get(&request.jackpot_id), &games) {
-            Ok(()) => runs.entry(request.jackpot_id.as_str()).or_default().push(index),
+        match eligibility(request, locked.get(&request.jackpot_id)) {
+            Ok(()) => runs.entry(request.jackpot_id.clone()).or_default().push(index),
             Err(error) => results[index] = Some(Err(error)),
         }
     }
-
-    let batch_id = contributions::next_batch_id(conn).await?;
-    let mut transfers = Vec::new();
-    for (jackpot_id, indexes) in runs {
-        let jackpot = &locked[jackpot_id];
-        let cycle = cycles.remove(jackpot_id).ok_or_else(|| no_open_cycle(jackpot_id))?;
-        let books = Books::open(conn, jackpot).await?;
-        let mut run =
-            Run { batch_id, jackpot, requests, fingerprints: &fingerprints, results: &mut results, books };
-        run.walk(conn, cycle, &indexes).await?;
-        transfers.append(&mut run.books.transfers);
+    if runs.is_empty() {
+        return Ok(finish(results, repeats));
     }
-    ledger::post(conn, &transfers).await?;
+
+    let mut batch = Batch {
+        id: contributions::next_batch_id(conn).await?,
+        requests,
+        fingerprints: &fingerprints,
+        results,
+        pending: Vec::new(),
+        transfers: Vec::new(),
+        cycle_updates: Vec::new(),
+    };
+    for (jackpot_id, indexes) in runs {
+        let LockedJackpot { jackpot, cycle, .. } =
+            locked.remove(&jackpot_id).expect("eligible jackpots are locked");
+        let books = Books::open(conn, accounts, &jackpot).await?;
+        let mut run = Run { jackpot: &jackpot, books, meters: CycleMeters::default() };
+        let cycle = run.walk(conn, &mut batch, cycle, &indexes).await?;
+        batch.cycle_updates.push((
+            jackpot_id,
+            cycle.cycle_number,
+            Amount::from_micros(cycle.value_micros),
+            run.meters,
+        ));
+        batch.transfers.append(&mut run.books.transfers);
+    }
+    batch.write_pending(conn).await?;
+    let updates: Vec<(&str, i64, Amount, CycleMeters)> =
+        batch.cycle_updates.iter().map(|(id, n, value, meters)| (id.as_str(), *n, *value, *meters)).collect();
+    jackpots::update_cycles(conn, &updates).await?;
+    ledger::post(conn, &batch.transfers).await?;
+    Ok(finish(batch.results, repeats))
+}
+
+fn finish(mut results: Vec<Option<Outcome>>, repeats: Vec<(usize, usize)>) -> Vec<Outcome> {
     for (index, first) in repeats {
         results[index] = results[first].clone();
     }
-    Ok(results.into_iter().map(|r| r.expect("every request gets an outcome")).collect())
-}
-
-fn no_open_cycle(jackpot_id: &str) -> sqlx::Error {
-    sqlx::Error::Protocol(format!("jackpot {jackpot_id} has no open cycle"))
+    results.into_iter().map(|r| r.expect("every request gets an outcome")).collect()
 }
 
 fn eligibility(
     request: &ContributionRequest,
-    jackpot: Option<&Jackpot>,
-    games: &HashMap<String, std::collections::HashSet<String>>,
+    locked: Option<&LockedJackpot>,
 ) -> Result<(), ContributionError> {
-    let jackpot = jackpot.ok_or(ContributionError::JackpotNotFound)?;
+    let locked = locked.ok_or(ContributionError::JackpotNotFound)?;
+    let jackpot = &locked.jackpot;
     if jackpot.status == Status::Paused {
         return Err(ContributionError::JackpotPaused);
     }
     if jackpot.currency != request.currency {
         return Err(ContributionError::CurrencyMismatch);
     }
-    let eligible = jackpot.tier == Tier::Mega
-        || games.get(&jackpot.id).is_some_and(|set| set.contains(&request.game_id));
-    if !eligible {
+    if jackpot.tier != Tier::Mega && !locked.games.contains(&request.game_id) {
         return Err(ContributionError::GameNotEligible);
     }
     Ok(())
@@ -160,115 +180,109 @@ fn stored_receipt(row: StoredContribution, award: Option<AwardReceipt>) -> Contr
     }
 }
 
-/// One jackpot's requests within a batch.
-struct Run<'a> {
-    batch_id: i64,
-    jackpot: &'a Jackpot,
+/// A batch being applied: what it has decided and not written yet.
+struct Batch<'a> {
+    id: i64,
     requests: &'a [ContributionRequest],
     fingerprints: &'a [Vec<u8>],
-    results: &'a mut Vec<Option<Outcome>>,
-    books: Books,
+    results: Vec<Option<Outcome>>,
+    /// Accepted contributions not inserted yet, with their request's index.
+    pending: Vec<(usize, NewContribution)>,
+    transfers: Vec<Transfer>,
+    cycle_updates: Vec<(String, i64, Amount, CycleMeters)>,
 }
 
-/// Contributions applied in memory and not yet written.
-#[derive(Default)]
-struct Segment {
-    indexes: Vec<usize>,
-    rows: Vec<NewContribution>,
+impl Batch<'_> {
+    /// Inserts the pending contributions and records their receipts.
+    async fn write_pending(&mut self, conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
+        let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = self.pending.drain(..).unzip();
+        let ids = contributions::insert_many(conn, self.id, &rows).await?;
+        for ((index, row), &id) in indexes.into_iter().zip(&rows).zip(&ids) {
+            self.results[index] = Some(Ok(stored_receipt(stored_of(row, id), None)));
+        }
+        Ok(ids)
+    }
+}
+
+/// One jackpot's requests within a batch.
+struct Run<'a> {
+    jackpot: &'a Jackpot,
+    books: Books,
+    /// What the open cycle's rows not yet written add to it.
     meters: CycleMeters,
 }
 
 impl Run<'_> {
+    /// Applies the run's requests in order and answers the cycle left open.
     async fn walk(
         &mut self,
         conn: &mut PgConnection,
+        batch: &mut Batch<'_>,
         mut cycle: OpenCycle,
         indexes: &[usize],
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<OpenCycle, sqlx::Error> {
         let mut pool = pool_of(&cycle);
-        let mut segment = Segment::default();
         for &index in indexes {
-            let request = &self.requests[index];
+            let request = &batch.requests[index];
             let applied = match pool.contribute(&self.jackpot.rules, request.bet) {
                 Ok(applied) => applied,
                 Err(rejected) => {
-                    self.results[index] = Some(Err(ContributionError::Rejected(rejected)));
+                    batch.results[index] = Some(Err(ContributionError::Rejected(rejected)));
                     continue;
                 }
             };
-            segment.push(index, request, &self.fingerprints[index], cycle.cycle_number, &applied);
+            let row = new_row(request, &batch.fingerprints[index], cycle.cycle_number, &applied);
+            self.book(conn, batch.id, &row).await?;
+            self.count(request, &applied);
+            batch.pending.push((index, row));
             if applied.drops {
-                let ids = self.write(conn, &mut segment).await?;
+                // The award names the winning contribution: write the rows so far.
+                let ids = batch.write_pending(conn).await?;
                 cycle.value_micros = pool.value.micros();
                 let winner = Winner {
                     player_id: &request.player_id,
                     session_id: None,
                     contribution_id: ids.last().copied(),
                 };
+                let meters = std::mem::take(&mut self.meters);
                 let (award, next) =
-                    award_cycle(conn, self.jackpot, &cycle, winner, &segment.meters, &mut self.books).await?;
-                if let Some(Some(Ok(receipt))) = self.results.get_mut(index) {
+                    award_cycle(conn, self.jackpot, &cycle, winner, &meters, &mut self.books).await?;
+                if let Some(Some(Ok(receipt))) = batch.results.get_mut(index) {
                     receipt.award = Some(award);
                 }
                 cycle = next;
                 pool = pool_of(&cycle);
-                segment = Segment::default();
             }
         }
-        if !segment.indexes.is_empty() {
-            self.write(conn, &mut segment).await?;
-            jackpots::update_cycle(
-                conn,
-                &self.jackpot.id,
-                cycle.cycle_number,
-                pool.value,
-                &segment.meters,
-                false,
-            )
-            .await?;
-        }
+        cycle.value_micros = pool.value.micros();
+        Ok(cycle)
+    }
+
+    /// Books the contribution's transfers: game clearing → pool and → reserve.
+    async fn book(
+        &mut self,
+        conn: &mut PgConnection,
+        batch_id: i64,
+        row: &NewContribution,
+    ) -> Result<(), sqlx::Error> {
+        let currency = self.jackpot.currency;
+        let clearing =
+            self.books.accounts.id(conn, AccountKind::GameClearing, &row.game_id, currency).await?;
+        let reference = format!("batch:{batch_id}");
+        let (pool, reserve) = (self.books.pool, self.books.reserve);
+        let to_pool = Amount::from_micros(row.pool_share_micros - row.overflow_micros);
+        let to_reserve = Amount::from_micros(row.reserve_share_micros + row.overflow_micros);
+        self.books.transfer(clearing, pool, to_pool, TransferKind::ContributionPool, &reference);
+        self.books.transfer(clearing, reserve, to_reserve, TransferKind::ContributionReserve, &reference);
         Ok(())
     }
 
-    /// Inserts the segment's contributions, books their transfers (per game:
-    /// game clearing → pool and → reserve) and records their receipts.
-    async fn write(
-        &mut self,
-        conn: &mut PgConnection,
-        segment: &mut Segment,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        let ids = contributions::insert_many(conn, self.batch_id, &segment.rows).await?;
-        let mut per_game: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-        for row in &segment.rows {
-            let sums = per_game.entry(row.game_id.as_str()).or_default();
-            sums.0 += row.pool_share_micros - row.overflow_micros;
-            sums.1 += row.reserve_share_micros + row.overflow_micros;
-        }
-        let reference = format!("batch:{}", self.batch_id);
-        let (pool, reserve) = (self.books.pool, self.books.reserve);
-        for (game, (to_pool, to_reserve)) in per_game {
-            let clearing =
-                ledger::account(conn, AccountKind::GameClearing, game, self.jackpot.currency).await?;
-            let books = &mut self.books;
-            books.transfer(
-                clearing,
-                pool,
-                Amount::from_micros(to_pool),
-                TransferKind::ContributionPool,
-                &reference,
-            );
-            books.transfer(
-                clearing,
-                reserve,
-                Amount::from_micros(to_reserve),
-                TransferKind::ContributionReserve,
-                &reference,
-            );
-        }
-        for ((&index, row), &id) in segment.indexes.iter().zip(&segment.rows).zip(&ids) {
-            self.results[index] = Some(Ok(stored_receipt(stored_of(row, id), None)));
-        }
-        Ok(ids)
+    fn count(&mut self, request: &ContributionRequest, applied: &Applied) {
+        self.meters.bets_count += 1;
+        self.meters.bets_micros += request.bet.micros();
+        self.meters.contributions_micros += applied.split.contribution.micros();
+        self.meters.pool_shares_micros += applied.to_pool.micros();
+        self.meters.reserve_shares_micros += applied.to_reserve().micros();
     }
 }
 
@@ -295,35 +309,25 @@ fn stored_of(row: &NewContribution, id: i64) -> StoredContribution {
     }
 }
 
-impl Segment {
-    fn push(
-        &mut self,
-        index: usize,
-        request: &ContributionRequest,
-        fingerprint: &[u8],
-        cycle: i64,
-        applied: &Applied,
-    ) {
-        let split = applied.split;
-        self.indexes.push(index);
-        self.rows.push(NewContribution {
-            jackpot_id: request.jackpot_id.clone(),
-            cycle_number: cycle,
-            game_id: request.game_id.clone(),
-            player_id: request.player_id.clone(),
-            idempotency_key: request.idempotency_key.clone(),
-            request_hash: fingerprint.to_vec(),
-            bet_amount_micros: request.bet.micros(),
-            amount_micros: split.contribution.micros(),
-            pool_share_micros: split.pool_share.micros(),
-            reserve_share_micros: split.reserve_share.micros(),
-            overflow_micros: applied.overflow_to_reserve.micros(),
-            value_after_micros: applied.value_after.micros(),
-        });
-        self.meters.bets_count += 1;
-        self.meters.bets_micros += request.bet.micros();
-        self.meters.contributions_micros += split.contribution.micros();
-        self.meters.pool_shares_micros += applied.to_pool.micros();
-        self.meters.reserve_shares_micros += applied.to_reserve().micros();
+fn new_row(
+    request: &ContributionRequest,
+    fingerprint: &[u8],
+    cycle: i64,
+    applied: &Applied,
+) -> NewContribution {
+    let split = applied.split;
+    NewContribution {
+        jackpot_id: request.jackpot_id.clone(),
+        cycle_number: cycle,
+        game_id: request.game_id.clone(),
+        player_id: request.player_id.clone(),
+        idempotency_key: request.idempotency_key.clone(),
+        request_hash: fingerprint.to_vec(),
+        bet_amount_micros: request.bet.micros(),
+        amount_micros: split.contribution.micros(),
+        pool_share_micros: split.pool_share.micros(),
+        reserve_share_micros: split.reserve_share.micros(),
+        overflow_micros: applied.overflow_to_reserve.micros(),
+        value_after_micros: applied.value_after.micros(),
     }
 }

@@ -9,41 +9,60 @@ use sqlx::PgConnection;
 use super::AwardReceipt;
 use crate::db::awards::{self, NewAward};
 use crate::db::jackpots::{self, CycleMeters, Jackpot, NewCycle, OpenCycle};
-use crate::db::ledger::{self, AccountKind, Transfer, TransferKind};
+use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
 
 /// One jackpot's accounts and the transfers a transaction has decided on but
-/// not posted yet. The reserve's balance is tracked here so seeds funded later
-/// in the same transaction see the reserve shares collected before them.
+/// not posted yet. The reserve's balance is read only when a seed needs it, and
+/// then includes the reserve shares this transaction collected before.
 pub(super) struct Books {
+    pub accounts: Accounts,
     pub pool: i64,
     pub reserve: i64,
-    pub reserve_balance: Amount,
+    reserve_stored: Option<Amount>,
+    reserve_delta_micros: i64,
     pub transfers: Vec<Transfer>,
 }
 
 impl Books {
-    pub async fn open(conn: &mut PgConnection, jackpot: &Jackpot) -> Result<Books, sqlx::Error> {
-        let pool = ledger::account(conn, AccountKind::JackpotPool, &jackpot.id, jackpot.currency).await?;
-        let reserve =
-            ledger::account(conn, AccountKind::JackpotReserve, &jackpot.id, jackpot.currency).await?;
-        let reserve_balance = ledger::balance(conn, reserve).await?;
-        Ok(Books { pool, reserve, reserve_balance, transfers: Vec::new() })
+    pub async fn open(
+        conn: &mut PgConnection,
+        accounts: &Accounts,
+        jackpot: &Jackpot,
+    ) -> Result<Books, sqlx::Error> {
+        let pool = accounts.id(conn, AccountKind::JackpotPool, &jackpot.id, jackpot.currency).await?;
+        let reserve = accounts.id(conn, AccountKind::JackpotReserve, &jackpot.id, jackpot.currency).await?;
+        Ok(Books {
+            accounts: accounts.clone(),
+            pool,
+            reserve,
+            reserve_stored: None,
+            reserve_delta_micros: 0,
+            transfers: Vec::new(),
+        })
     }
 
     pub fn transfer(&mut self, debit: i64, credit: i64, amount: Amount, kind: TransferKind, reference: &str) {
         if debit == self.reserve {
-            self.reserve_balance = Amount::from_micros(self.reserve_balance.micros() - amount.micros());
+            self.reserve_delta_micros -= amount.micros();
         }
         if credit == self.reserve {
-            self.reserve_balance = Amount::from_micros(self.reserve_balance.micros() + amount.micros());
+            self.reserve_delta_micros += amount.micros();
         }
         self.transfers.push(Transfer { debit, credit, amount, kind, reference: reference.to_owned() });
+    }
+
+    async fn reserve_balance(&mut self, conn: &mut PgConnection) -> Result<Amount, sqlx::Error> {
+        let stored = match self.reserve_stored {
+            Some(stored) => stored,
+            None => *self.reserve_stored.insert(ledger::balance(conn, self.reserve).await?),
+        };
+        Ok(Amount::from_micros(stored.micros() + self.reserve_delta_micros))
     }
 }
 
 /// Opens cycle 1 of a new jackpot, creating its pool and reserve accounts.
 pub async fn open_first_cycle(conn: &mut PgConnection, jackpot: &Jackpot) -> Result<OpenCycle, sqlx::Error> {
-    let mut books = Books::open(conn, jackpot).await?;
+    let mut books = Books::open(conn, &Accounts::default(), jackpot).await?;
     let cycle = open_cycle(conn, jackpot, 1, &mut books).await?;
     ledger::post(conn, &books.transfers).await?;
     Ok(cycle)
@@ -58,9 +77,9 @@ pub(super) async fn open_cycle(
     cycle_number: i64,
     books: &mut Books,
 ) -> Result<OpenCycle, sqlx::Error> {
-    let house = ledger::account(conn, AccountKind::House, "", jackpot.currency).await?;
+    let house = books.accounts.id(conn, AccountKind::House, "", jackpot.currency).await?;
     let seed = jackpot.rules.seed();
-    let funding = fund_seed(seed, books.reserve_balance);
+    let funding = fund_seed(seed, books.reserve_balance(conn).await?);
     let reference = format!("cycle:{}:{cycle_number}", jackpot.id);
     let (pool, reserve) = (books.pool, books.reserve);
     books.transfer(reserve, pool, funding.from_reserve, TransferKind::SeedFromReserve, &reference);
@@ -138,7 +157,8 @@ pub(super) async fn award_cycle(
     )
     .await?;
     jackpots::update_cycle(conn, &jackpot.id, cycle.cycle_number, awarded_amount, meters, true).await?;
-    let wallet = ledger::account(conn, AccountKind::PlayerWallet, winner.player_id, jackpot.currency).await?;
+    let wallet =
+        books.accounts.id(conn, AccountKind::PlayerWallet, winner.player_id, jackpot.currency).await?;
     let pool = books.pool;
     books.transfer(pool, wallet, awarded_amount, TransferKind::Award, &format!("award:{award_id}"));
     let next = open_cycle(conn, jackpot, cycle.cycle_number + 1, books).await?;

@@ -17,6 +17,7 @@ pub use contribute::apply_batch;
 pub use cycle::open_first_cycle;
 
 use crate::db::awards::AwardRecord;
+use crate::db::ledger::Accounts;
 
 pub use batcher::BatchLimits;
 
@@ -49,14 +50,17 @@ impl From<sqlx::Error> for EngineFailure {
 #[derive(Clone)]
 pub struct Engine {
     db: sqlx::PgPool,
+    accounts: Accounts,
     batcher: Option<batcher::Batcher>,
 }
 
 impl Engine {
     /// With `CommitMode::GroupCommit`, starts the batcher on the current runtime.
     pub fn new(db: sqlx::PgPool, mode: CommitMode, limits: BatchLimits) -> Engine {
-        let batcher = (mode == CommitMode::GroupCommit).then(|| batcher::Batcher::start(db.clone(), limits));
-        Engine { db, batcher }
+        let accounts = Accounts::default();
+        let batcher = (mode == CommitMode::GroupCommit)
+            .then(|| batcher::Batcher::start(db.clone(), accounts.clone(), limits));
+        Engine { db, accounts, batcher }
     }
 
     /// Answers after the contribution's transaction has committed.
@@ -67,7 +71,8 @@ impl Engine {
         match &self.batcher {
             Some(batcher) => batcher.contribute(request).await,
             None => {
-                let mut outcomes = batcher::in_transaction(&self.db, std::slice::from_ref(&request)).await?;
+                let mut outcomes =
+                    batcher::in_transaction(&self.db, &self.accounts, std::slice::from_ref(&request)).await?;
                 Ok(outcomes.pop().expect("one outcome per request"))
             }
         }
@@ -79,10 +84,17 @@ impl Engine {
         &self,
         request: AwardRequest,
     ) -> Result<Result<AwardReceipt, AwardError>, sqlx::Error> {
-        let mut tx = self.db.begin().await?;
-        let outcome = award(&mut tx, &request).await?;
-        tx.commit().await?;
-        Ok(outcome)
+        let result = async {
+            let mut tx = self.db.begin().await?;
+            let outcome = award(&mut tx, &self.accounts, &request).await?;
+            tx.commit().await?;
+            Ok(outcome)
+        }
+        .await;
+        if result.is_err() {
+            self.accounts.forget();
+        }
+        result
     }
 }
 

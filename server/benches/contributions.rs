@@ -1,0 +1,156 @@
+//! `make bench`: contributions per second and latency percentiles over HTTP,
+//! for the group-commit engine and for the one-transaction-per-contribution
+//! baseline, measured in the same run on the same machine.
+//!
+//! Each mode gets a fresh database and a release build of the real server
+//! binary; 64 clients keep one request each in flight.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+const CLIENTS: usize = 64;
+const WARM_UP: usize = 2_000;
+const MEASURED: usize = 40_000;
+const JACKPOTS: [&str; 3] = ["cekpot-mega", "caspian-shared", "lucky-sevens"];
+
+struct Figures {
+    mode: &'static str,
+    per_second: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let base = std::env::var("DATABASE_URL").context("DATABASE_URL is set by `make bench`")?;
+    let mut figures = Vec::new();
+    for mode in ["direct", "group_commit"] {
+        eprintln!(
+            "==> {mode}: fresh database, server, {WARM_UP} warm-up + {MEASURED} measured contributions"
+        );
+        figures.push(measure(&base, mode).await?);
+    }
+    print_table(&figures);
+    Ok(())
+}
+
+async fn measure(base: &str, mode: &'static str) -> anyhow::Result<Figures> {
+    let database = format!("cekpot_bench_{}_{mode}", std::process::id());
+    let admin = sqlx::PgPool::connect(base).await?;
+    sqlx::query(&format!("create database {database}")).execute(&admin).await?;
+    let url = format!("{}/{database}", base.rsplit_once('/').map_or(base, |(server, _)| server));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut server = start_server(&url, port, mode)?;
+    let result = async {
+        wait_until_ready(port).await?;
+        run_load(port, "warm", WARM_UP).await?;
+        let started = Instant::now();
+        let mut latencies = run_load(port, "run", MEASURED).await?;
+        let elapsed = started.elapsed();
+        latencies.sort_unstable();
+        let percentile =
+            |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+        Ok(Figures {
+            mode,
+            per_second: MEASURED as f64 / elapsed.as_secs_f64(),
+            p50_ms: percentile(50),
+            p95_ms: percentile(95),
+            p99_ms: percentile(99),
+        })
+    }
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    sqlx::query(&format!("drop database if exists {database} with (force)")).execute(&admin).await?;
+    result
+}
+
+fn start_server(database_url: &str, port: u16, mode: &str) -> anyhow::Result<Child> {
+    Command::new(env!("CARGO_BIN_EXE_server"))
+        .env("DATABASE_URL", database_url)
+        .env_remove("REDIS_URL")
+        .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
+        .env("CEKPOT_ENGINE__MODE", mode)
+        .env("CEKPOT_DATABASE__MAX_CONNECTIONS", "32")
+        .env("CEKPOT_LOG__FILTER", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the server binary")
+}
+
+async fn wait_until_ready(port: u16) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    for _ in 0..300 {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the server did not become ready")
+}
+
+/// Sends `count` contributions from 64 clients; answers each one's latency.
+async fn run_load(port: u16, phase: &'static str, count: usize) -> anyhow::Result<Vec<Duration>> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let (client, next) = (client.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(count / CLIENTS + 1);
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let jackpot = JACKPOTS[n % JACKPOTS.len()];
+                let body = serde_json::json!({
+                    "gameId": "cekpot-slot",
+                    "playerId": format!("bench-{}", n % 1_000),
+                    "betAmount": "1.00",
+                    "currency": "EUR",
+                });
+                let sent = Instant::now();
+                let response = client
+                    .post(format!("http://127.0.0.1:{port}/jackpot/{jackpot}/contribute"))
+                    .header("idempotency-key", format!("{phase}-{n}"))
+                    .json(&body)
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!("contribution {n} answered {}", response.status());
+                }
+                response.bytes().await?;
+                latencies.push(sent.elapsed());
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(count);
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    Ok(all)
+}
+
+fn print_table(figures: &[Figures]) {
+    println!();
+    println!("contributions over HTTP, {CLIENTS} concurrent clients, {MEASURED} measured");
+    println!("| engine | contributions/s | p50 ms | p95 ms | p99 ms |");
+    println!("|---|---:|---:|---:|---:|");
+    for f in figures {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            f.mode, f.per_second, f.p50_ms, f.p95_ms, f.p99_ms
+        );
+    }
+    if let [baseline, group] = figures {
+        println!();
+        println!("group commit vs baseline: {:.1}x the throughput", group.per_second / baseline.per_second);
+    }
+}
