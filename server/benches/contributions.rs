@@ -5,6 +5,9 @@
 //! Each mode gets a fresh database and a release build of the real server
 //! binary; 64 clients keep one request each in flight.
 
+// Seconds, rates and percentiles of timings — never money.
+#![allow(clippy::float_arithmetic)]
+
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
