@@ -17,7 +17,8 @@ use anyhow::{bail, Context};
 
 const CLIENTS: usize = 64;
 const WARM_UP: usize = 2_000;
-const MEASURED: usize = 40_000;
+/// Override with `BENCH_CONTRIBUTIONS` for a quicker look.
+const MEASURED_DEFAULT: usize = 40_000;
 const JACKPOTS: [&str; 3] = ["cekpot-mega", "caspian-shared", "lucky-sevens"];
 
 struct Figures {
@@ -31,18 +32,22 @@ struct Figures {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let base = std::env::var("DATABASE_URL").context("DATABASE_URL is set by `make bench`")?;
+    let measured = match std::env::var("BENCH_CONTRIBUTIONS") {
+        Ok(count) => count.parse().context("BENCH_CONTRIBUTIONS is a whole number")?,
+        Err(_) => MEASURED_DEFAULT,
+    };
     let mut figures = Vec::new();
     for mode in ["direct", "group_commit"] {
         eprintln!(
-            "==> {mode}: fresh database, server, {WARM_UP} warm-up + {MEASURED} measured contributions"
+            "==> {mode}: fresh database, server, {WARM_UP} warm-up + {measured} measured contributions"
         );
-        figures.push(measure(&base, mode).await?);
+        figures.push(measure(&base, mode, measured).await?);
     }
-    print_table(&figures);
+    print_table(&figures, measured);
     Ok(())
 }
 
-async fn measure(base: &str, mode: &'static str) -> anyhow::Result<Figures> {
+async fn measure(base: &str, mode: &'static str, measured: usize) -> anyhow::Result<Figures> {
     let database = format!("cekpot_bench_{}_{mode}", std::process::id());
     let admin = sqlx::PgPool::connect(base).await?;
     sqlx::query(&format!("create database {database}")).execute(&admin).await?;
@@ -53,14 +58,14 @@ async fn measure(base: &str, mode: &'static str) -> anyhow::Result<Figures> {
         wait_until_ready(port).await?;
         run_load(port, "warm", WARM_UP).await?;
         let started = Instant::now();
-        let mut latencies = run_load(port, "run", MEASURED).await?;
+        let mut latencies = run_load(port, "run", measured).await?;
         let elapsed = started.elapsed();
         latencies.sort_unstable();
         let percentile =
             |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1e3;
         Ok(Figures {
             mode,
-            per_second: MEASURED as f64 / elapsed.as_secs_f64(),
+            per_second: measured as f64 / elapsed.as_secs_f64(),
             p50_ms: percentile(50),
             p95_ms: percentile(95),
             p99_ms: percentile(99),
@@ -141,9 +146,9 @@ async fn run_load(port: u16, phase: &'static str, count: usize) -> anyhow::Resul
     Ok(all)
 }
 
-fn print_table(figures: &[Figures]) {
+fn print_table(figures: &[Figures], measured: usize) {
     println!();
-    println!("contributions over HTTP, {CLIENTS} concurrent clients, {MEASURED} measured");
+    println!("contributions over HTTP, {CLIENTS} concurrent clients, {measured} measured");
     println!("| engine | contributions/s | p50 ms | p95 ms | p99 ms |");
     println!("|---|---:|---:|---:|---:|");
     for f in figures {

@@ -33,9 +33,9 @@ migrate_on_start = true
 
 [engine]
 mode = "group_commit"
-batch_window_us = 1000
+batch_window_us = 500
 batch_size_max = 512
-batches_in_flight_max = 2
+batches_in_flight_max = 1
 queue_max = 20000
 
 [reconciliation]

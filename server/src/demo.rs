@@ -6,6 +6,7 @@ use domain::money::{Amount, Rate, MICROS_PER_UNIT};
 use sqlx::PgPool;
 
 use crate::db::jackpots::{self, Jackpot, NewJackpot};
+use crate::db::ledger::Accounts;
 use crate::engine;
 
 /// Serialises seeding between instances that start at the same moment.
@@ -68,6 +69,7 @@ pub async fn seed_jackpots(pool: &PgPool) -> Result<bool, sqlx::Error> {
         return Ok(false);
     }
     let currency = "EUR".parse().expect("a valid currency code");
+    let accounts = Accounts::new(pool.clone());
     for demo in &DEMO_JACKPOTS {
         let rules = Rules::new(
             Rate::from_ppm(demo.rate_ppm).expect("a valid rate"),
@@ -91,7 +93,7 @@ pub async fn seed_jackpots(pool: &PgPool) -> Result<bool, sqlx::Error> {
             rules,
             status: domain::jackpot::Status::Active,
         };
-        engine::open_first_cycle(&mut tx, &jackpot).await?;
+        engine::open_first_cycle(&mut tx, &accounts, &jackpot).await?;
     }
     tx.commit().await?;
     Ok(true)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use domain::money::{Amount, Currency};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccountKind {
@@ -63,26 +63,50 @@ pub struct Transfer {
     pub reference: String,
 }
 
-/// Account ids by (kind, owner, currency): an account's id never changes, and
-/// every batch needs the same few accounts. One per database (per engine).
-/// An id read inside a transaction may belong to a row that transaction
-/// created; so whoever sees a transaction fail calls [`Accounts::forget`].
-#[derive(Clone, Default)]
-pub struct Accounts(Arc<Mutex<HashMap<AccountKey, i64>>>);
+/// Account ids by (kind, owner, currency), for one database. An account's id
+/// never changes and every batch needs the same few, so they are remembered.
+///
+/// Missing accounts are created in their own short transaction, outside the
+/// caller's: every remembered id is then committed, so no transaction can pick
+/// up an id that another transaction created and later rolled back. An account
+/// created for a batch that then fails simply stays at balance zero.
+#[derive(Clone)]
+pub struct Accounts {
+    db: PgPool,
+    known: Arc<Mutex<HashMap<AccountKey, i64>>>,
+}
 
 /// (kind, owner, currency): what names an account.
 type AccountKey = (AccountKind, String, Currency);
 
 impl Accounts {
-    pub async fn id(
+    pub fn new(db: PgPool) -> Accounts {
+        Accounts { db, known: Arc::default() }
+    }
+
+    /// The account's id, creating the account if needed. For use outside a
+    /// transaction: it takes one connection of its own, briefly.
+    pub async fn id(&self, kind: AccountKind, owner: &str, currency: Currency) -> Result<i64, sqlx::Error> {
+        if let Some(id) = self.remembered(kind, owner, currency) {
+            return Ok(id);
+        }
+        let id = account(&mut *self.db.acquire().await?, kind, owner, currency).await?;
+        self.remember(kind, owner, currency, id);
+        Ok(id)
+    }
+
+    /// The account's id, read through `conn` (a transaction's connection).
+    /// Only a missing account needs another connection, to create it; callers
+    /// create the accounts they can foresee beforehand with [`Accounts::id`],
+    /// so a transaction rarely holds one connection while waiting for another.
+    pub async fn id_in(
         &self,
         conn: &mut PgConnection,
         kind: AccountKind,
         owner: &str,
         currency: Currency,
     ) -> Result<i64, sqlx::Error> {
-        let key = (kind, owner.to_owned(), currency);
-        if let Some(&id) = self.0.lock().expect("the account cache is never poisoned").get(&key) {
+        if let Some(id) = self.remembered(kind, owner, currency) {
             return Ok(id);
         }
         let existing: Option<i64> = sqlx::query_scalar(
@@ -91,20 +115,26 @@ impl Accounts {
         .bind(kind.as_str())
         .bind(owner)
         .bind(currency.as_str())
-        .fetch_optional(&mut *conn)
+        .fetch_optional(conn)
         .await?;
         let id = match existing {
+            // Accounts are only ever created in their own transactions, so a
+            // row this read finds is committed.
             Some(id) => id,
-            None => account(conn, kind, owner, currency).await?,
+            None => account(&mut *self.db.acquire().await?, kind, owner, currency).await?,
         };
-        self.0.lock().expect("the account cache is never poisoned").insert(key, id);
+        self.remember(kind, owner, currency, id);
         Ok(id)
     }
 
-    /// Drops every remembered id, after a transaction that may have created
-    /// accounts rolled back.
-    pub fn forget(&self) {
-        self.0.lock().expect("the account cache is never poisoned").clear();
+    fn remembered(&self, kind: AccountKind, owner: &str, currency: Currency) -> Option<i64> {
+        let known = self.known.lock().expect("the account cache is never poisoned");
+        known.get(&(kind, owner.to_owned(), currency)).copied()
+    }
+
+    fn remember(&self, kind: AccountKind, owner: &str, currency: Currency, id: i64) {
+        let mut known = self.known.lock().expect("the account cache is never poisoned");
+        known.insert((kind, owner.to_owned(), currency), id);
     }
 }
 

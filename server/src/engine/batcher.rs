@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::db::ledger::Accounts;
+use crate::db::ledger::{AccountKind, Accounts};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{apply_batch, ContributionError, ContributionReceipt, ContributionRequest, EngineFailure};
@@ -124,6 +124,13 @@ pub(super) async fn in_transaction(
     accounts: &Accounts,
     requests: &[ContributionRequest],
 ) -> Result<Vec<Outcome>, sqlx::Error> {
+    // The accounts a batch may need, created (once) before its transaction
+    // holds a connection: creating one inside would take a second connection
+    // while holding the first.
+    for request in requests {
+        accounts.id(AccountKind::GameClearing, &request.game_id, request.currency).await?;
+        accounts.id(AccountKind::PlayerWallet, &request.player_id, request.currency).await?;
+    }
     let mut attempt = 1;
     loop {
         let result = async {
@@ -133,9 +140,6 @@ pub(super) async fn in_transaction(
             Ok(outcomes)
         }
         .await;
-        if result.is_err() {
-            accounts.forget();
-        }
         match result {
             Err(error) if attempt < 3 && crate::db::is_retryable(&error) => {
                 tracing::warn!(%error, attempt, "contribution transaction aborted; running it again");

@@ -267,7 +267,7 @@ impl Run<'_> {
     ) -> Result<(), sqlx::Error> {
         let currency = self.jackpot.currency;
         let clearing =
-            self.books.accounts.id(conn, AccountKind::GameClearing, &row.game_id, currency).await?;
+            self.books.accounts.id_in(conn, AccountKind::GameClearing, &row.game_id, currency).await?;
         let reference = format!("batch:{batch_id}");
         let (pool, reserve) = (self.books.pool, self.books.reserve);
         let to_pool = Amount::from_micros(row.pool_share_micros - row.overflow_micros);

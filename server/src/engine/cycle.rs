@@ -29,8 +29,9 @@ impl Books {
         accounts: &Accounts,
         jackpot: &Jackpot,
     ) -> Result<Books, sqlx::Error> {
-        let pool = accounts.id(conn, AccountKind::JackpotPool, &jackpot.id, jackpot.currency).await?;
-        let reserve = accounts.id(conn, AccountKind::JackpotReserve, &jackpot.id, jackpot.currency).await?;
+        let pool = accounts.id_in(conn, AccountKind::JackpotPool, &jackpot.id, jackpot.currency).await?;
+        let reserve =
+            accounts.id_in(conn, AccountKind::JackpotReserve, &jackpot.id, jackpot.currency).await?;
         Ok(Books {
             accounts: accounts.clone(),
             pool,
@@ -61,8 +62,12 @@ impl Books {
 }
 
 /// Opens cycle 1 of a new jackpot, creating its pool and reserve accounts.
-pub async fn open_first_cycle(conn: &mut PgConnection, jackpot: &Jackpot) -> Result<OpenCycle, sqlx::Error> {
-    let mut books = Books::open(conn, &Accounts::default(), jackpot).await?;
+pub async fn open_first_cycle(
+    conn: &mut PgConnection,
+    accounts: &Accounts,
+    jackpot: &Jackpot,
+) -> Result<OpenCycle, sqlx::Error> {
+    let mut books = Books::open(conn, accounts, jackpot).await?;
     let cycle = open_cycle(conn, jackpot, 1, &mut books).await?;
     ledger::post(conn, &books.transfers).await?;
     Ok(cycle)
@@ -77,7 +82,7 @@ pub(super) async fn open_cycle(
     cycle_number: i64,
     books: &mut Books,
 ) -> Result<OpenCycle, sqlx::Error> {
-    let house = books.accounts.id(conn, AccountKind::House, "", jackpot.currency).await?;
+    let house = books.accounts.id_in(conn, AccountKind::House, "", jackpot.currency).await?;
     let seed = jackpot.rules.seed();
     let funding = fund_seed(seed, books.reserve_balance(conn).await?);
     let reference = format!("cycle:{}:{cycle_number}", jackpot.id);
@@ -158,7 +163,7 @@ pub(super) async fn award_cycle(
     .await?;
     jackpots::update_cycle(conn, &jackpot.id, cycle.cycle_number, awarded_amount, meters, true).await?;
     let wallet =
-        books.accounts.id(conn, AccountKind::PlayerWallet, winner.player_id, jackpot.currency).await?;
+        books.accounts.id_in(conn, AccountKind::PlayerWallet, winner.player_id, jackpot.currency).await?;
     let pool = books.pool;
     books.transfer(pool, wallet, awarded_amount, TransferKind::Award, &format!("award:{award_id}"));
     let next = open_cycle(conn, jackpot, cycle.cycle_number + 1, books).await?;

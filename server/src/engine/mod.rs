@@ -16,6 +16,7 @@ pub use award::{award, AwardError, AwardRequest};
 pub use contribute::apply_batch;
 pub use cycle::open_first_cycle;
 
+use crate::db;
 use crate::db::awards::AwardRecord;
 use crate::db::ledger::Accounts;
 
@@ -57,7 +58,7 @@ pub struct Engine {
 impl Engine {
     /// With `CommitMode::GroupCommit`, starts the batcher on the current runtime.
     pub fn new(db: sqlx::PgPool, mode: CommitMode, limits: BatchLimits) -> Engine {
-        let accounts = Accounts::default();
+        let accounts = Accounts::new(db.clone());
         let batcher = (mode == CommitMode::GroupCommit)
             .then(|| batcher::Batcher::start(db.clone(), accounts.clone(), limits));
         Engine { db, accounts, batcher }
@@ -84,17 +85,19 @@ impl Engine {
         &self,
         request: AwardRequest,
     ) -> Result<Result<AwardReceipt, AwardError>, sqlx::Error> {
-        let result = async {
-            let mut tx = self.db.begin().await?;
-            let outcome = award(&mut tx, &self.accounts, &request).await?;
-            tx.commit().await?;
-            Ok(outcome)
+        // The winner's wallet, created (once) before the transaction holds a
+        // connection; see `Accounts`.
+        let currency: Option<String> = sqlx::query_scalar("select currency from jackpots where id = $1")
+            .bind(&request.jackpot_id)
+            .fetch_optional(&self.db)
+            .await?;
+        if let Some(currency) = currency.and_then(|c| c.parse::<Currency>().ok()) {
+            self.accounts.id(db::ledger::AccountKind::PlayerWallet, &request.player_id, currency).await?;
         }
-        .await;
-        if result.is_err() {
-            self.accounts.forget();
-        }
-        result
+        let mut tx = self.db.begin().await?;
+        let outcome = award(&mut tx, &self.accounts, &request).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 }
 

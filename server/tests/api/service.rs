@@ -44,7 +44,8 @@ pub async fn create_jackpot(pool: &PgPool, spec: JackpotSpec) {
         rules,
         status: Status::Active,
     };
-    server::engine::open_first_cycle(&mut tx, &jackpot).await.unwrap();
+    let accounts = server::db::ledger::Accounts::new(pool.clone());
+    server::engine::open_first_cycle(&mut tx, &accounts, &jackpot).await.unwrap();
     tx.commit().await.unwrap();
 }
 
