@@ -2,7 +2,6 @@
 //! server killed mid-flight.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 
 use domain::jackpot::TriggerMode;
 use domain::money::Amount;
@@ -10,7 +9,7 @@ use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use crate::helpers::{database_url, eventually, spawn_app};
+use crate::helpers::{free_port, spawn_app, start_server_binary, wait_until_serving};
 use crate::service::{assert_books_balance, create_jackpot, JackpotSpec};
 
 const CLIENTS: usize = 32;
@@ -112,31 +111,10 @@ async fn ten_thousand_contributions_from_32_clients_on_two_instances_add_up_exac
     assert_books_balance(&pool).await;
 }
 
-fn start_server(pool: &PgPool, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_server"))
-        .env("DATABASE_URL", database_url(pool))
-        .env_remove("REDIS_URL")
-        .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
-        .env("CEKPOT_LOG__FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server binary starts")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn wait_until_serving(port: u16) {
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    assert!(eventually(30, || async { reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) }).await);
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn a_server_killed_under_load_loses_nothing_it_acknowledged_and_retries_apply_once(pool: PgPool) {
     let port = free_port();
-    let mut server = start_server(&pool, port);
+    let mut server = start_server_binary(&pool, port);
     wait_until_serving(port).await;
 
     let client = reqwest::Client::new();
@@ -180,7 +158,7 @@ async fn a_server_killed_under_load_loses_nothing_it_acknowledged_and_retries_ap
 
     // A restarted server; the clients retry everything with the same keys.
     let port = free_port();
-    let mut server = start_server(&pool, port);
+    let mut server = start_server_binary(&pool, port);
     wait_until_serving(port).await;
     let mut replays = HashMap::new();
     for (n, key) in keys.iter().enumerate() {

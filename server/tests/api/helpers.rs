@@ -164,3 +164,28 @@ where
     }
     false
 }
+
+/// A free TCP port on loopback (free when asked; the caller binds it soon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The real `server` binary on `port`, against the test's database, no Redis.
+pub fn start_server_binary(pool: &PgPool, port: u16) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .env("DATABASE_URL", database_url(pool))
+        .env_remove("REDIS_URL")
+        .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
+        .env("CEKPOT_LOG__FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the server binary starts")
+}
+
+/// Waits (up to 30 s) until the binary on `port` answers `/healthz`.
+pub async fn wait_until_serving(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let up = eventually(30, || async { reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) }).await;
+    assert!(up, "the binary serves /healthz");
+}

@@ -1,7 +1,7 @@
 //! Graceful shutdown: in-flight requests finish, new ones are refused, and the
 //! real binary exits cleanly on SIGTERM.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use axum::routing::get;
@@ -10,7 +10,7 @@ use server::startup::{serve, Drain};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
-use crate::helpers::{database_url, eventually};
+use crate::helpers::{eventually, free_port, start_server_binary, wait_until_serving};
 
 async fn slow_server(
     handler_ms: u64,
@@ -63,22 +63,9 @@ async fn shutdown_gives_up_on_requests_that_outlast_the_grace_period() {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn the_server_binary_exits_cleanly_on_sigterm(pool: PgPool) {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-        .env("DATABASE_URL", database_url(&pool))
-        .env_remove("REDIS_URL")
-        .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
-        .env("CEKPOT_LOG__FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server binary starts");
-    let healthz = format!("http://127.0.0.1:{port}/healthz");
-    let up = eventually(30, || async { reqwest::get(&healthz).await.is_ok_and(|r| r.status() == 200) }).await;
-    assert!(up, "the binary serves /healthz");
+    let port = free_port();
+    let mut child = start_server_binary(&pool, port);
+    wait_until_serving(port).await;
 
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
