@@ -43,6 +43,7 @@ pub struct Report {
 
 /// Runs the checks and stores the report.
 pub async fn run(db: &PgPool, trigger: Trigger) -> Result<Report, sqlx::Error> {
+    let started_at = chrono::Utc::now();
     let mut tx = db.begin().await?;
     sqlx::query("set transaction isolation level repeatable read").execute(&mut *tx).await?;
     let all = reconciliation::checks(&mut tx).await?;
@@ -51,10 +52,16 @@ pub async fn run(db: &PgPool, trigger: Trigger) -> Result<Report, sqlx::Error> {
     let checks = all.len() as i64;
     let mismatches: Vec<Mismatch> =
         all.into_iter().filter(|m| m.expected_micros != m.actual_micros).collect();
-    let mut conn = db.acquire().await?;
-    let run_id =
-        reconciliation::record(&mut conn, trigger.as_str(), checks, &mismatches, ledger_sum_micros).await?;
     let mismatch_ratio_ppm = if checks == 0 { 0 } else { mismatches.len() as i64 * 1_000_000 / checks };
+    let stored = reconciliation::Run {
+        trigger: trigger.as_str(),
+        started_at,
+        checks,
+        mismatches: &mismatches,
+        mismatch_ratio_ppm,
+        ledger_sum_micros,
+    };
+    let run_id = reconciliation::record(&mut *db.acquire().await?, &stored).await?;
     if mismatches.is_empty() {
         tracing::info!(run_id, checks, "reconciliation: every check holds");
     } else {

@@ -81,16 +81,24 @@ pub async fn for_contributions(
         .await
 }
 
+/// The latest `per_jackpot` awards of each of `jackpot_ids`, newest first, in
+/// one query.
 pub async fn recent(
     conn: &mut PgConnection,
-    jackpot_id: &str,
-    limit: i64,
+    jackpot_ids: &[&str],
+    per_jackpot: i64,
 ) -> Result<Vec<AwardRecord>, sqlx::Error> {
-    sqlx::query_as(&format!("{AWARD_SELECT} where a.jackpot_id = $1 order by a.id desc limit $2"))
-        .bind(jackpot_id)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(&format!(
+        "select ranked.* from (
+             select r.*, row_number() over (partition by r.jackpot_id order by r.id desc) as rank
+               from ({AWARD_SELECT} where a.jackpot_id = any($1)) r) ranked
+          where ranked.rank <= $2
+          order by ranked.jackpot_id, ranked.id desc"
+    ))
+    .bind(jackpot_ids)
+    .bind(per_jackpot)
+    .fetch_all(conn)
+    .await
 }
 
 /// What a claim got.

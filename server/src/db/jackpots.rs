@@ -31,10 +31,6 @@ struct JackpotRow {
     status: String,
 }
 
-const JACKPOT_COLUMNS: &str =
-    "id, name, tier, currency, contribution_rate_ppm, reserve_share_ppm, seed_micros,
-     max_value_micros, min_bet_micros, trigger_mode, status";
-
 fn decode_error(id: &str, what: &str, error: impl std::fmt::Display) -> sqlx::Error {
     sqlx::Error::Decode(format!("jackpot {id}: {what}: {error}").into())
 }
@@ -72,19 +68,6 @@ impl TryFrom<JackpotRow> for Jackpot {
     }
 }
 
-/// Locks the jackpots (in id order, so concurrent lockers never deadlock) for
-/// the rest of the transaction: every change to a jackpot's pool happens under
-/// this lock. Unknown ids are simply absent from the answer.
-pub async fn lock(conn: &mut PgConnection, ids: &[&str]) -> Result<Vec<Jackpot>, sqlx::Error> {
-    let rows: Vec<JackpotRow> = sqlx::query_as(&format!(
-        "select {JACKPOT_COLUMNS} from jackpots where id = any($1) order by id for update"
-    ))
-    .bind(ids)
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter().map(Jackpot::try_from).collect()
-}
-
 /// A locked jackpot with its running cycle and the games it accepts.
 pub struct LockedJackpot {
     pub jackpot: Jackpot,
@@ -104,8 +87,10 @@ struct LockedRow {
     games: Vec<String>,
 }
 
-/// Locks the jackpots like [`lock`], then reads them with their open cycles
-/// and eligible games.
+/// Locks the jackpots (in id order, so concurrent lockers never deadlock) for
+/// the rest of the transaction — every change to a jackpot's pool happens
+/// under this lock — then reads them with their open cycles and eligible
+/// games. Unknown ids are simply absent from the answer.
 ///
 /// Two statements on purpose: a `select … for update` that waited for a lock
 /// re-reads the locked row but not the rows joined to it, so a cycle read in
@@ -204,16 +189,6 @@ pub struct OpenCycle {
     pub drop_point_micros: Option<i64>,
 }
 
-pub async fn open_cycles(conn: &mut PgConnection, ids: &[&str]) -> Result<Vec<OpenCycle>, sqlx::Error> {
-    sqlx::query_as(
-        "select jackpot_id, cycle_number, seed_micros, value_micros, drop_point_micros
-           from jackpot_cycles where jackpot_id = any($1) and closed_at is null",
-    )
-    .bind(ids)
-    .fetch_all(conn)
-    .await
-}
-
 /// A cycle to open, with its fairness data when it is must-drop.
 pub struct NewCycle<'a> {
     pub jackpot_id: &'a str,
@@ -260,38 +235,27 @@ pub struct CycleMeters {
     pub reserve_shares_micros: i64,
 }
 
-/// Sets the cycle's value and adds to its meters; `close` also ends it.
-pub async fn update_cycle(
+/// Ends a cycle (its value and meters are already up to date).
+pub async fn close_cycle(
     conn: &mut PgConnection,
     jackpot_id: &str,
     cycle_number: i64,
-    value: Amount,
-    meters: &CycleMeters,
-    close: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update jackpot_cycles
-            set value_micros = $3,
-                bets_count = bets_count + $4,
-                bets_micros = bets_micros + $5,
-                contributions_micros = contributions_micros + $6,
-                pool_shares_micros = pool_shares_micros + $7,
-                reserve_shares_micros = reserve_shares_micros + $8,
-                closed_at = case when $9 then now() else closed_at end
-          where jackpot_id = $1 and cycle_number = $2",
-    )
-    .bind(jackpot_id)
-    .bind(cycle_number)
-    .bind(value.micros())
-    .bind(meters.bets_count)
-    .bind(meters.bets_micros)
-    .bind(meters.contributions_micros)
-    .bind(meters.pool_shares_micros)
-    .bind(meters.reserve_shares_micros)
-    .bind(close)
-    .execute(conn)
-    .await
-    .map(drop)
+    sqlx::query("update jackpot_cycles set closed_at = now() where jackpot_id = $1 and cycle_number = $2")
+        .bind(jackpot_id)
+        .bind(cycle_number)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A jackpot's currency, read without a lock (it never changes).
+pub async fn currency_of(pool: &PgPool, id: &str) -> Result<Option<Currency>, sqlx::Error> {
+    let currency: Option<String> = sqlx::query_scalar("select currency from jackpots where id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    currency.map(|c| c.parse().map_err(|e| decode_error(id, "currency", e))).transpose()
 }
 
 #[derive(sqlx::FromRow)]

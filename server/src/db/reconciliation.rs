@@ -61,26 +61,30 @@ pub async fn checks(conn: &mut PgConnection) -> Result<Vec<Mismatch>, sqlx::Erro
     .await
 }
 
+/// A finished run, as stored.
+pub struct Run<'a> {
+    pub trigger: &'a str,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub checks: i64,
+    pub mismatches: &'a [Mismatch],
+    pub mismatch_ratio_ppm: i64,
+    pub ledger_sum_micros: i64,
+}
+
 /// Stores a finished run and returns its id.
-pub async fn record(
-    conn: &mut PgConnection,
-    trigger: &str,
-    checks: i64,
-    mismatches: &[Mismatch],
-    ledger_sum_micros: i64,
-) -> Result<i64, sqlx::Error> {
-    let ratio_ppm = if checks == 0 { 0 } else { mismatches.len() as i64 * 1_000_000 / checks };
+pub async fn record(conn: &mut PgConnection, run: &Run<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "insert into reconciliation_runs (finished_at, trigger, checks_count, mismatches, mismatch_ratio_ppm,
-                                          ledger_sum_micros, report)
-         values (now(), $1, $2, $3, $4, $5, $6) returning id",
+        "insert into reconciliation_runs (started_at, finished_at, trigger, checks_count, mismatches,
+                                          mismatch_ratio_ppm, ledger_sum_micros, report)
+         values ($1, now(), $2, $3, $4, $5, $6, $7) returning id",
     )
-    .bind(trigger)
-    .bind(checks)
-    .bind(mismatches.len() as i64)
-    .bind(ratio_ppm)
-    .bind(ledger_sum_micros)
-    .bind(sqlx::types::Json(mismatches))
+    .bind(run.started_at)
+    .bind(run.trigger)
+    .bind(run.checks)
+    .bind(run.mismatches.len() as i64)
+    .bind(run.mismatch_ratio_ppm)
+    .bind(run.ledger_sum_micros)
+    .bind(sqlx::types::Json(run.mismatches))
     .fetch_one(conn)
     .await
 }

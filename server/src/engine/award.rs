@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use super::cycle::{award_cycle, Books, Winner};
 use super::{fingerprint, AwardReceipt};
 use crate::db::awards::{self, Claim, ClaimOutcome, NewClaim};
-use crate::db::jackpots::{self, CycleMeters};
+use crate::db::jackpots::{self, CycleMeters, LockedJackpot};
 use crate::db::ledger::{self, Accounts};
 
 #[derive(Debug, Clone)]
@@ -50,11 +50,13 @@ pub async fn award(
     request: &AwardRequest,
 ) -> Result<Result<AwardReceipt, AwardError>, sqlx::Error> {
     let hash = request.fingerprint();
-    let Some(jackpot) = jackpots::lock(conn, &[request.jackpot_id.as_str()]).await?.pop() else {
+    let Some(LockedJackpot { jackpot, cycle: open, .. }) =
+        jackpots::lock_with_cycles(conn, &[request.jackpot_id.as_str()]).await?.pop()
+    else {
         return Ok(Err(AwardError::JackpotNotFound));
     };
     if let Some(claim) = awards::find_claim(conn, &jackpot.id, &request.idempotency_key).await? {
-        return replay(conn, claim, &hash, request).await;
+        return replay(conn, claim, &hash, open.cycle_number).await;
     }
     if jackpot.rules.trigger_mode() != TriggerMode::Provider {
         return Ok(Err(AwardError::NotProviderTriggered));
@@ -62,10 +64,6 @@ pub async fn award(
     if jackpot.status == Status::Paused {
         return Ok(Err(AwardError::JackpotPaused));
     }
-    let open = jackpots::open_cycles(conn, &[jackpot.id.as_str()])
-        .await?
-        .pop()
-        .ok_or_else(|| sqlx::Error::Protocol(format!("jackpot {} has no open cycle", jackpot.id)))?;
     let claim = |outcome, award_id| NewClaim {
         jackpot_id: &jackpot.id,
         cycle_number: request.cycle,
@@ -105,7 +103,7 @@ async fn replay(
     conn: &mut PgConnection,
     claim: Claim,
     hash: &[u8],
-    request: &AwardRequest,
+    open_cycle: i64,
 ) -> Result<Result<AwardReceipt, AwardError>, sqlx::Error> {
     if claim.request_hash != hash {
         return Ok(Err(AwardError::IdempotencyKeyReused));
@@ -117,12 +115,6 @@ async fn replay(
     Ok(match (claim.outcome, award) {
         (ClaimOutcome::Won, Some(award)) => Ok(award),
         (ClaimOutcome::AlreadyAwarded, Some(award)) => Err(AwardError::AlreadyAwarded(Box::new(award))),
-        (_, _) => {
-            let open = jackpots::open_cycles(conn, &[request.jackpot_id.as_str()]).await?;
-            Err(AwardError::CycleNotOpen {
-                requested: claim.cycle_number,
-                open: open.first().map_or(0, |c| c.cycle_number),
-            })
-        }
+        (_, _) => Err(AwardError::CycleNotOpen { requested: claim.cycle_number, open: open_cycle }),
     })
 }

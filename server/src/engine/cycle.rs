@@ -161,7 +161,8 @@ pub(super) async fn award_cycle(
         },
     )
     .await?;
-    jackpots::update_cycle(conn, &jackpot.id, cycle.cycle_number, awarded_amount, meters, true).await?;
+    jackpots::update_cycles(conn, &[(&jackpot.id, cycle.cycle_number, awarded_amount, *meters)]).await?;
+    jackpots::close_cycle(conn, &jackpot.id, cycle.cycle_number).await?;
     let wallet =
         books.accounts.id_in(conn, AccountKind::PlayerWallet, winner.player_id, jackpot.currency).await?;
     let pool = books.pool;

@@ -87,11 +87,7 @@ impl Engine {
     ) -> Result<Result<AwardReceipt, AwardError>, sqlx::Error> {
         // The winner's wallet, created (once) before the transaction holds a
         // connection; see `Accounts`.
-        let currency: Option<String> = sqlx::query_scalar("select currency from jackpots where id = $1")
-            .bind(&request.jackpot_id)
-            .fetch_optional(&self.db)
-            .await?;
-        if let Some(currency) = currency.and_then(|c| c.parse::<Currency>().ok()) {
+        if let Some(currency) = db::jackpots::currency_of(&self.db, &request.jackpot_id).await? {
             self.accounts.id(db::ledger::AccountKind::PlayerWallet, &request.player_id, currency).await?;
         }
         let mut tx = self.db.begin().await?;

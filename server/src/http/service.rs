@@ -3,6 +3,8 @@
 //! amounts as decimal strings. Writes take an `Idempotency-Key` header: the same
 //! key with the same body answers the original response again.
 
+use std::collections::HashMap;
+
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -85,37 +87,43 @@ struct JackpotViews {
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<JackpotViews>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let rows = db::jackpots::details(&mut conn, None, super::jackpots::PAGE_SIZE_MAX).await?;
-    let mut jackpots = Vec::with_capacity(rows.len());
-    for row in rows {
-        jackpots.push(view(&mut conn, row).await?);
-    }
+    let jackpots = views(&state, None, super::jackpots::PAGE_SIZE_MAX).await?;
     Ok(Json(JackpotViews { jackpots }))
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JackpotView>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let row =
-        db::jackpots::details(&mut conn, Some(&id), 1).await?.pop().ok_or_else(|| jackpot_not_found(&id))?;
-    Ok(Json(view(&mut conn, row).await?))
+    let view = views(&state, Some(&id), 1).await?.pop().ok_or_else(|| jackpot_not_found(&id))?;
+    Ok(Json(view))
 }
 
-async fn view(conn: &mut sqlx::PgConnection, row: db::jackpots::DetailRow) -> Result<JackpotView, ApiError> {
-    let last_awards = db::awards::recent(conn, &row.id, RECENT_AWARDS)
-        .await?
-        .into_iter()
-        .map(|award| RecentAward {
+/// The jackpots with their latest awards: two queries, however many jackpots.
+async fn views(state: &AppState, id: Option<&str>, limit: i64) -> Result<Vec<JackpotView>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let rows = db::jackpots::details(&mut conn, id, limit).await?;
+    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+    let mut awards: HashMap<String, Vec<RecentAward>> = HashMap::new();
+    for award in db::awards::recent(&mut conn, &ids, RECENT_AWARDS).await? {
+        awards.entry(award.jackpot_id).or_default().push(RecentAward {
             award_id: award.id,
             cycle: award.cycle_number,
             amount: Amount::from_micros(award.awarded_amount_micros),
             awarded_at: award.created_at,
             winner: mask(&award.player_id),
+        });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let last_awards = awards.remove(&row.id).unwrap_or_default();
+            view(row, last_awards)
         })
-        .collect();
+        .collect())
+}
+
+fn view(row: db::jackpots::DetailRow, last_awards: Vec<RecentAward>) -> JackpotView {
     let value = Amount::from_micros(row.value_micros);
     let max_value = Amount::from_micros(row.max_value_micros);
-    Ok(JackpotView {
+    JackpotView {
         id: row.id,
         name: row.name,
         tier: row.tier,
@@ -139,7 +147,7 @@ async fn view(conn: &mut sqlx::PgConnection, row: db::jackpots::DetailRow) -> Re
             total_won: Amount::from_micros(row.won_micros),
         },
         last_awards,
-    })
+    }
 }
 
 /// `player-1234` → `pl…34`: enough to recognise one's own win, not to identify others.

@@ -250,6 +250,9 @@ async fn a_must_drop_pool_is_won_by_the_contribution_that_crosses_its_drop_point
     );
     assert_ne!(detail["commitment"], commitment.as_str(), "with a fresh commitment");
     assert_eq!(detail["meters"]["hits"], 1);
+    assert_eq!(detail["lastAwards"].as_array().unwrap().len(), 1);
+    assert_eq!(detail["lastAwards"][0]["amount"], award["awardedAmount"]);
+    assert_eq!(detail["lastAwards"][0]["winner"], "pl…-1", "winners are masked");
     assert_eq!(scalar(&pool, "select count(*) from jackpot_awards").await, 1);
     let wallet = scalar(
         &pool,
@@ -297,6 +300,13 @@ async fn fifty_simultaneous_claims_on_one_cycle_pay_exactly_one(pool: PgPool) {
     assert_eq!(scalar(&pool, "select count(*) from jackpot_awards").await, 1);
     assert_eq!(scalar(&pool, "select count(*) from jackpot_award_claims").await, 50);
     assert_eq!(scalar(&pool, "select count(*) from jackpot_award_claims where outcome = 'won'").await, 1);
+    let all: Value = app.get("/jackpots").await.json().await.unwrap();
+    let jackpots = all["jackpots"].as_array().unwrap();
+    assert_eq!(jackpots.len(), 4, "the three demo jackpots and this one");
+    for jackpot in jackpots {
+        let expected = if jackpot["id"] == "provider-pot" { 1 } else { 0 };
+        assert_eq!(jackpot["lastAwards"].as_array().unwrap().len(), expected, "{}", jackpot["id"]);
+    }
     assert_books_balance(&pool).await;
 }
 
