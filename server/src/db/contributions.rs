@@ -1,5 +1,7 @@
 //! Contributions: one row per accepted bet, written a batch at a time.
 
+use std::sync::{Arc, Mutex};
+
 use sqlx::PgConnection;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -53,24 +55,66 @@ pub struct NewContribution {
     pub value_after_micros: i64,
 }
 
-/// Inserts the rows in one statement; answers their ids in the order given.
-pub async fn insert_many(
-    conn: &mut PgConnection,
+/// New contribution rows as statement parameters (13, the batch id last).
+pub struct ContributionColumns<'a> {
     batch_id: i64,
-    rows: &[NewContribution],
-) -> Result<Vec<i64>, sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
+    text: [Vec<&'a str>; 4],
+    hashes: Vec<&'a [u8]>,
+    numbers: [Vec<i64>; 7],
+}
+
+impl<'a> ContributionColumns<'a> {
+    pub fn of(batch_id: i64, rows: &'a [NewContribution]) -> ContributionColumns<'a> {
+        let text = |f: fn(&NewContribution) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
+        let column = |f: fn(&NewContribution) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+        ContributionColumns {
+            batch_id,
+            text: [
+                text(|r| &r.jackpot_id),
+                text(|r| &r.game_id),
+                text(|r| &r.player_id),
+                text(|r| &r.idempotency_key),
+            ],
+            hashes: rows.iter().map(|r| r.request_hash.as_slice()).collect(),
+            numbers: [
+                column(|r| r.cycle_number),
+                column(|r| r.bet_amount_micros),
+                column(|r| r.amount_micros),
+                column(|r| r.pool_share_micros),
+                column(|r| r.reserve_share_micros),
+                column(|r| r.overflow_micros),
+                column(|r| r.value_after_micros),
+            ],
+        }
     }
-    let column = |f: fn(&NewContribution) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
-    let text = |f: fn(&NewContribution) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
-    let hashes: Vec<&[u8]> = rows.iter().map(|r| r.request_hash.as_slice()).collect();
-    let inserted: Vec<(i64, i64)> = sqlx::query_as(
-        "with input as (
-             select * from unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[],
-                                  $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
+
+    /// Binds the 13 parameters [`insert_ctes`] numbers from its `first`.
+    pub fn bind_as<'q, O>(
+        &'q self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        let [jackpots, games, players, keys] = &self.text;
+        let mut query = query.bind(jackpots).bind(games).bind(players).bind(keys).bind(&self.hashes);
+        for column in &self.numbers {
+            query = query.bind(column);
+        }
+        query.bind(self.batch_id)
+    }
+}
+
+/// The common table expressions that insert [`ContributionColumns`] bound at
+/// `$first` to `$first + 12`: `input` (with each row's `position`) and
+/// `inserted`. A row whose (jackpot, idempotency key) is already stored is
+/// skipped, not an error: the caller finds it missing from `inserted`.
+pub fn insert_ctes(first: usize) -> String {
+    let p: Vec<String> = (first..first + 13).map(|n| format!("${n}")).collect();
+    format!(
+        "input as (
+             select * from unnest({}::text[], {}::text[], {}::text[], {}::text[], {}::bytea[],
+                                  {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[],
+                                  {}::bigint[], {}::bigint[])
                       with ordinality
-                      as t(jackpot_id, cycle_number, game_id, player_id, idempotency_key, request_hash,
+                      as t(jackpot_id, game_id, player_id, idempotency_key, request_hash, cycle_number,
                            bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
                            overflow_micros, value_after_micros, position)),
          inserted as (
@@ -79,31 +123,65 @@ pub async fn insert_many(
                  overflow_micros, value_after_micros, batch_id)
              select jackpot_id, cycle_number, game_id, player_id, idempotency_key, request_hash,
                     bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
-                    overflow_micros, value_after_micros, $13
+                    overflow_micros, value_after_micros, {}
                from input order by position
-             returning id, jackpot_id, idempotency_key)
-         select i.id, input.position from inserted i
-           join input on input.jackpot_id = i.jackpot_id and input.idempotency_key = i.idempotency_key
-          order by input.position",
+                 on conflict (jackpot_id, idempotency_key) do nothing
+             returning id, jackpot_id, idempotency_key)",
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12]
     )
-    .bind(text(|r| &r.jackpot_id))
-    .bind(column(|r| r.cycle_number))
-    .bind(text(|r| &r.game_id))
-    .bind(text(|r| &r.player_id))
-    .bind(text(|r| &r.idempotency_key))
-    .bind(&hashes)
-    .bind(column(|r| r.bet_amount_micros))
-    .bind(column(|r| r.amount_micros))
-    .bind(column(|r| r.pool_share_micros))
-    .bind(column(|r| r.reserve_share_micros))
-    .bind(column(|r| r.overflow_micros))
-    .bind(column(|r| r.value_after_micros))
-    .bind(batch_id)
-    .fetch_all(conn)
-    .await?;
-    Ok(inserted.into_iter().map(|(id, _)| id).collect())
 }
 
-pub async fn next_batch_id(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("select nextval('jackpot_contribution_batches')").fetch_one(conn).await
+/// What follows [`insert_ctes`] to answer each row's id in input order, or
+/// `None` where the key was already stored.
+pub const INSERTED_IDS: &str = "select i.id from input
+      left join inserted i on i.jackpot_id = input.jackpot_id and i.idempotency_key = input.idempotency_key
+     order by input.position";
+
+/// Inserts the rows in one statement; answers their ids in the order given,
+/// `None` for a row whose key was already stored (nothing else is skipped).
+pub async fn insert_many(
+    conn: &mut PgConnection,
+    batch_id: i64,
+    rows: &[NewContribution],
+) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let columns = ContributionColumns::of(batch_id, rows);
+    let sql = format!("with {} {INSERTED_IDS}", insert_ctes(1));
+    let ids: Vec<(Option<i64>,)> = columns.bind_as(sqlx::query_as(&sql)).fetch_all(conn).await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Batch ids, taken from the database's sequence a block at a time so a batch
+/// does not spend a round trip on its id. Gaps are harmless: an id only has to
+/// be unique.
+#[derive(Clone)]
+pub struct BatchIds {
+    db: sqlx::PgPool,
+    spare: Arc<Mutex<Vec<i64>>>,
+}
+
+/// How many ids one refill takes.
+const BATCH_IDS_BLOCK: i64 = 256;
+
+impl BatchIds {
+    pub fn new(db: sqlx::PgPool) -> BatchIds {
+        BatchIds { db, spare: Arc::default() }
+    }
+
+    pub async fn next(&self) -> Result<i64, sqlx::Error> {
+        if let Some(id) = self.spare.lock().expect("the id cache is never poisoned").pop() {
+            return Ok(id);
+        }
+        let mut block: Vec<i64> =
+            sqlx::query_scalar("select nextval('jackpot_contribution_batches') from generate_series(1, $1)")
+                .bind(BATCH_IDS_BLOCK)
+                .fetch_all(&self.db)
+                .await?;
+        block.reverse();
+        let id = block.pop().expect("generate_series gives BATCH_IDS_BLOCK ids");
+        self.spare.lock().expect("the id cache is never poisoned").extend(block);
+        Ok(id)
+    }
 }

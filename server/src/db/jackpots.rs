@@ -87,35 +87,34 @@ struct LockedRow {
     games: Vec<String>,
 }
 
-/// Locks the jackpots (in id order, so concurrent lockers never deadlock) for
-/// the rest of the transaction — every change to a jackpot's pool happens
-/// under this lock — then reads them with their open cycles and eligible
-/// games. Unknown ids are simply absent from the answer.
+/// Locks the jackpots and their open cycles (in jackpot id order, so
+/// concurrent lockers never deadlock) for the rest of the transaction — every
+/// change to a jackpot's pool happens under this lock — and reads them with the
+/// games they accept. Unknown ids are simply absent from the answer.
 ///
-/// Two statements on purpose: a `select … for update` that waited for a lock
-/// re-reads the locked row but not the rows joined to it, so a cycle read in
-/// the locking statement could predate the transaction that held the lock.
+/// One statement in the usual case. A locking read that waited re-reads the
+/// rows it locked (the jackpot and its cycle) but not the cycle an award
+/// opened meanwhile: such a jackpot drops out of the answer, and is read
+/// again by a statement that starts after the award, under the lock.
 pub async fn lock_with_cycles(
     conn: &mut PgConnection,
     ids: &[&str],
 ) -> Result<Vec<LockedJackpot>, sqlx::Error> {
-    sqlx::query("select id from jackpots where id = any($1) order by id for update")
-        .bind(ids)
-        .execute(&mut *conn)
-        .await?;
-    let rows: Vec<LockedRow> = sqlx::query_as(
-        "select j.id, j.name, j.tier, j.currency, j.contribution_rate_ppm, j.reserve_share_ppm, j.seed_micros,
-                j.max_value_micros, j.min_bet_micros, j.trigger_mode, j.status,
-                c.cycle_number, c.seed_micros as cycle_seed_micros, c.value_micros, c.drop_point_micros,
-                array(select g.game_id from jackpot_games g where g.jackpot_id = j.id) as games
-           from jackpots j
-           join jackpot_cycles c on c.jackpot_id = j.id and c.closed_at is null
-          where j.id = any($1)
-          order by j.id",
-    )
-    .bind(ids)
-    .fetch_all(conn)
-    .await?;
+    let mut rows: Vec<LockedRow> = sqlx::query_as(LOCK_WITH_CYCLES).bind(ids).fetch_all(&mut *conn).await?;
+    if rows.len() < ids.len() {
+        let missing: Vec<&str> =
+            ids.iter().copied().filter(|id| !rows.iter().any(|row| row.jackpot.id == *id)).collect();
+        // Lock the jackpot rows themselves first: a cycle opened after this
+        // statement's start is then visible to the next one.
+        sqlx::query("select id from jackpots where id = any($1) order by id for update")
+            .bind(&missing)
+            .execute(&mut *conn)
+            .await?;
+        rows.extend(
+            sqlx::query_as::<_, LockedRow>(LOCK_WITH_CYCLES).bind(&missing).fetch_all(&mut *conn).await?,
+        );
+        rows.sort_by(|a, b| a.jackpot.id.cmp(&b.jackpot.id));
+    }
     rows.into_iter()
         .map(|row| {
             let jackpot = Jackpot::try_from(row.jackpot)?;
@@ -131,43 +130,93 @@ pub async fn lock_with_cycles(
         .collect()
 }
 
+const LOCK_WITH_CYCLES: &str =
+    "select j.id, j.name, j.tier, j.currency, j.contribution_rate_ppm, j.reserve_share_ppm,
+        j.seed_micros, j.max_value_micros, j.min_bet_micros, j.trigger_mode, j.status,
+        c.cycle_number, c.seed_micros as cycle_seed_micros, c.value_micros, c.drop_point_micros,
+        array(select g.game_id from jackpot_games g where g.jackpot_id = j.id) as games
+   from jackpots j
+   join jackpot_cycles c on c.jackpot_id = j.id and c.closed_at is null
+  where j.id = any($1)
+  order by j.id
+    for update of j, c";
+
+/// Cycle updates as statement parameters.
+pub struct CycleColumns<'a> {
+    ids: Vec<&'a str>,
+    numbers: [Vec<i64>; 7],
+}
+
+impl<'a> CycleColumns<'a> {
+    pub fn of(updates: &'a [CycleUpdate]) -> CycleColumns<'a> {
+        let column = |f: fn(&CycleUpdate) -> i64| updates.iter().map(f).collect::<Vec<i64>>();
+        CycleColumns {
+            ids: updates.iter().map(|u| u.jackpot_id.as_str()).collect(),
+            numbers: [
+                column(|u| u.cycle_number),
+                column(|u| u.value.micros()),
+                column(|u| u.meters.bets_count),
+                column(|u| u.meters.bets_micros),
+                column(|u| u.meters.contributions_micros),
+                column(|u| u.meters.pool_shares_micros),
+                column(|u| u.meters.reserve_shares_micros),
+            ],
+        }
+    }
+
+    /// Binds the 8 parameters [`update_cycles_cte`] numbers from its `first`.
+    pub fn bind_as<'q, O>(
+        &'q self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        let mut query = query.bind(&self.ids);
+        for column in &self.numbers {
+            query = query.bind(column);
+        }
+        query
+    }
+}
+
+/// A cycle's new value and what a run of contributions added to its meters.
+#[derive(Debug, Clone)]
+pub struct CycleUpdate {
+    pub jackpot_id: String,
+    pub cycle_number: i64,
+    pub value: Amount,
+    pub meters: CycleMeters,
+}
+
+/// The common table expression `cycles` that applies [`CycleColumns`] bound at
+/// `$first` to `$first + 7`: each cycle's value is set and its meters added to.
+pub fn update_cycles_cte(first: usize) -> String {
+    let p: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
+    format!(
+        "cycles as (
+             update jackpot_cycles c
+                set value_micros = u.value_micros,
+                    bets_count = c.bets_count + u.bets_count,
+                    bets_micros = c.bets_micros + u.bets_micros,
+                    contributions_micros = c.contributions_micros + u.contributions_micros,
+                    pool_shares_micros = c.pool_shares_micros + u.pool_shares_micros,
+                    reserve_shares_micros = c.reserve_shares_micros + u.reserve_shares_micros
+               from unnest({}::text[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[],
+                           {}::bigint[], {}::bigint[])
+                    as u(jackpot_id, cycle_number, value_micros, bets_count, bets_micros, contributions_micros,
+                         pool_shares_micros, reserve_shares_micros)
+              where c.jackpot_id = u.jackpot_id and c.cycle_number = u.cycle_number
+             returning c.jackpot_id)",
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
+    )
+}
+
 /// Sets each cycle's value and adds to its meters, all in one statement.
-pub async fn update_cycles(
-    conn: &mut PgConnection,
-    updates: &[(&str, i64, Amount, CycleMeters)],
-) -> Result<(), sqlx::Error> {
+pub async fn update_cycles(conn: &mut PgConnection, updates: &[CycleUpdate]) -> Result<(), sqlx::Error> {
     if updates.is_empty() {
         return Ok(());
     }
-    let ids: Vec<&str> = updates.iter().map(|u| u.0).collect();
-    let numbers: Vec<i64> = updates.iter().map(|u| u.1).collect();
-    let values: Vec<i64> = updates.iter().map(|u| u.2.micros()).collect();
-    let meter = |f: fn(&CycleMeters) -> i64| updates.iter().map(|u| f(&u.3)).collect::<Vec<i64>>();
-    sqlx::query(
-        "update jackpot_cycles c
-            set value_micros = u.value_micros,
-                bets_count = c.bets_count + u.bets_count,
-                bets_micros = c.bets_micros + u.bets_micros,
-                contributions_micros = c.contributions_micros + u.contributions_micros,
-                pool_shares_micros = c.pool_shares_micros + u.pool_shares_micros,
-                reserve_shares_micros = c.reserve_shares_micros + u.reserve_shares_micros
-           from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
-                       $7::bigint[], $8::bigint[])
-                as u(jackpot_id, cycle_number, value_micros, bets_count, bets_micros, contributions_micros,
-                     pool_shares_micros, reserve_shares_micros)
-          where c.jackpot_id = u.jackpot_id and c.cycle_number = u.cycle_number",
-    )
-    .bind(&ids)
-    .bind(&numbers)
-    .bind(&values)
-    .bind(meter(|m| m.bets_count))
-    .bind(meter(|m| m.bets_micros))
-    .bind(meter(|m| m.contributions_micros))
-    .bind(meter(|m| m.pool_shares_micros))
-    .bind(meter(|m| m.reserve_shares_micros))
-    .execute(conn)
-    .await
-    .map(drop)
+    let columns = CycleColumns::of(updates);
+    let sql = format!("with {} select count(*) from cycles", update_cycles_cte(1));
+    columns.bind_as(sqlx::query_as::<_, (i64,)>(&sql)).fetch_one(conn).await.map(drop)
 }
 
 pub async fn add_games(conn: &mut PgConnection, jackpot_id: &str, games: &[&str]) -> Result<(), sqlx::Error> {

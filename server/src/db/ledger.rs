@@ -32,7 +32,7 @@ impl AccountKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransferKind {
     ContributionPool,
     ContributionReserve,
@@ -175,54 +175,103 @@ pub async fn balance(conn: &mut PgConnection, account_id: i64) -> Result<Amount,
     Ok(Amount::from_micros(micros))
 }
 
-/// Records the transfers and moves the balances. Zero amounts are skipped (a
-/// transfer is a positive movement). Balances move by one net delta per
-/// account, so the order of transfers inside the call does not matter — and a
-/// caller posts all of a transaction's transfers in one call, so the accounts
-/// are locked once, in id order, before anything else touches them (a
-/// transfer's foreign keys take share locks that would otherwise deadlock
-/// against another poster's update).
+/// Transfers between the same two accounts, of the same kind and for the same
+/// reference, summed into one; zero amounts dropped (a transfer is a positive
+/// movement). A batch of contributions so becomes one transfer per game,
+/// jackpot and share, whose reference (`batch:<id>`) names the contribution
+/// rows that make it up. Order is kept by first appearance.
+pub fn consolidate(transfers: &[Transfer]) -> Vec<Transfer> {
+    let mut summed: Vec<Transfer> = Vec::new();
+    let mut index: HashMap<(i64, i64, TransferKind, &str), usize> = HashMap::new();
+    for transfer in transfers.iter().filter(|t| t.amount.micros() > 0) {
+        let key = (transfer.debit, transfer.credit, transfer.kind, transfer.reference.as_str());
+        match index.get(&key) {
+            Some(&at) => {
+                let total = summed[at].amount.micros() + transfer.amount.micros();
+                summed[at].amount = Amount::from_micros(total);
+            }
+            None => {
+                index.insert(key, summed.len());
+                summed.push(transfer.clone());
+            }
+        }
+    }
+    summed
+}
+
+/// The transfers of one posting as statement parameters: debits, credits,
+/// amounts, kinds, references.
+pub struct Posting<'a> {
+    debits: Vec<i64>,
+    credits: Vec<i64>,
+    amounts: Vec<i64>,
+    kinds: Vec<&'static str>,
+    references: Vec<&'a str>,
+}
+
+impl<'a> Posting<'a> {
+    /// `transfers` as they will be posted: call [`consolidate`] first.
+    pub fn of(transfers: &'a [Transfer]) -> Posting<'a> {
+        Posting {
+            debits: transfers.iter().map(|t| t.debit).collect(),
+            credits: transfers.iter().map(|t| t.credit).collect(),
+            amounts: transfers.iter().map(|t| t.amount.micros()).collect(),
+            kinds: transfers.iter().map(|t| t.kind.as_str()).collect(),
+            references: transfers.iter().map(|t| t.reference.as_str()).collect(),
+        }
+    }
+
+    /// Binds the five parameters [`posting_ctes`] numbers from its `first`.
+    pub fn bind_as<'q, O>(
+        &'q self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.debits)
+            .bind(&self.credits)
+            .bind(&self.amounts)
+            .bind(&self.kinds)
+            .bind(&self.references)
+    }
+}
+
+/// The common table expressions that post a [`Posting`] bound at parameters
+/// `$first` to `$first + 4`: each account's balance moves by its net delta
+/// (accounts in id order), and the transfers are inserted. For use inside a
+/// larger statement, so a transaction's writes can go to the database at once.
+pub fn posting_ctes(first: usize) -> String {
+    let [debits, credits, amounts, kinds, references] = [first, first + 1, first + 2, first + 3, first + 4];
+    format!(
+        "moves as (
+             select * from unnest(${debits}::bigint[], ${credits}::bigint[], ${amounts}::bigint[],
+                                  ${kinds}::text[], ${references}::text[])
+                      as m(debit, credit, amount, kind, reference)),
+         balances as (
+             update ledger_accounts a set balance_micros = a.balance_micros + d.delta
+               from (select account_id, sum(delta)::bigint as delta
+                       from (select debit as account_id, -amount as delta from moves
+                             union all
+                             select credit, amount from moves) both_sides
+                      group by account_id
+                      order by account_id) d
+              where a.id = d.account_id
+             returning a.id),
+         posted as (
+             insert into ledger_transfers (debit_account_id, credit_account_id, amount_micros, kind, reference)
+             select debit, credit, amount, kind, reference from moves
+             returning id)"
+    )
+}
+
+/// Records the transfers and moves the balances, in one statement: see
+/// [`consolidate`] and [`posting_ctes`]. A caller posts all of a transaction's
+/// transfers in one call, so each account's balance moves once.
 pub async fn post(conn: &mut PgConnection, transfers: &[Transfer]) -> Result<(), sqlx::Error> {
-    let transfers: Vec<&Transfer> = transfers.iter().filter(|t| t.amount.micros() > 0).collect();
+    let transfers = consolidate(transfers);
     if transfers.is_empty() {
         return Ok(());
     }
-    let debits: Vec<i64> = transfers.iter().map(|t| t.debit).collect();
-    let credits: Vec<i64> = transfers.iter().map(|t| t.credit).collect();
-    let amounts: Vec<i64> = transfers.iter().map(|t| t.amount.micros()).collect();
-    let kinds: Vec<&str> = transfers.iter().map(|t| t.kind.as_str()).collect();
-    let references: Vec<&str> = transfers.iter().map(|t| t.reference.as_str()).collect();
-    let mut touched: Vec<i64> = debits.iter().chain(&credits).copied().collect();
-    touched.sort_unstable();
-    touched.dedup();
-    sqlx::query("select id from ledger_accounts where id = any($1) order by id for no key update")
-        .bind(&touched)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "update ledger_accounts a set balance_micros = a.balance_micros + d.delta
-           from (select account_id, sum(delta)::bigint as delta
-                   from (select unnest($1::bigint[]) as account_id, -unnest($3::bigint[]) as delta
-                         union all
-                         select unnest($2::bigint[]), unnest($3::bigint[])) moves
-                  group by account_id) d
-          where a.id = d.account_id",
-    )
-    .bind(&debits)
-    .bind(&credits)
-    .bind(&amounts)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "insert into ledger_transfers (debit_account_id, credit_account_id, amount_micros, kind, reference)
-         select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])",
-    )
-    .bind(&debits)
-    .bind(&credits)
-    .bind(&amounts)
-    .bind(&kinds)
-    .bind(&references)
-    .execute(conn)
-    .await?;
-    Ok(())
+    let posting = Posting::of(&transfers);
+    let sql = format!("with {} select (select count(*) from posted)", posting_ctes(1));
+    posting.bind_as(sqlx::query_as::<_, (i64,)>(&sql)).fetch_one(conn).await.map(drop)
 }

@@ -2,6 +2,7 @@
 //! take a connection or transaction, so the caller owns the transaction boundary.
 
 pub mod awards;
+pub mod batches;
 pub mod contributions;
 pub mod jackpots;
 pub mod ledger;

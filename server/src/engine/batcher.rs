@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use crate::db::contributions::BatchIds;
 use crate::db::ledger::{AccountKind, Accounts};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::{apply_batch, ContributionError, ContributionReceipt, ContributionRequest, EngineFailure};
+use super::contribute::{apply_batch, BatchAbort, KeyCheck};
+use super::{ContributionError, ContributionReceipt, ContributionRequest, EngineFailure};
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
 type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
@@ -37,9 +39,9 @@ pub struct Batcher {
 
 impl Batcher {
     /// Starts the collector task on the current runtime.
-    pub fn start(db: PgPool, accounts: Accounts, limits: BatchLimits) -> Batcher {
+    pub fn start(db: PgPool, accounts: Accounts, batch_ids: BatchIds, limits: BatchLimits) -> Batcher {
         let (queue, receiver) = mpsc::channel(limits.queue_max);
-        tokio::spawn(collect(db, accounts, limits, receiver));
+        tokio::spawn(collect(db, accounts, batch_ids, limits, receiver));
         Batcher { queue }
     }
 
@@ -58,6 +60,7 @@ impl Batcher {
 async fn collect(
     db: PgPool,
     accounts: Accounts,
+    batch_ids: BatchIds,
     limits: BatchLimits,
     mut receiver: mpsc::Receiver<(ContributionRequest, Reply)>,
 ) {
@@ -79,9 +82,9 @@ async fn collect(
                 Err(_) => break,
             }
         }
-        let (db, accounts) = (db.clone(), accounts.clone());
+        let (db, accounts, batch_ids) = (db.clone(), accounts.clone(), batch_ids.clone());
         tokio::spawn(async move {
-            commit(&db, &accounts, batch).await;
+            commit(&db, &accounts, &batch_ids, batch).await;
             drop(permit);
         });
     }
@@ -90,9 +93,14 @@ async fn collect(
 /// Writes the batch in one transaction. If that fails as a whole, each request
 /// is retried alone, so one request that trips the database cannot fail the
 /// others with it.
-async fn commit(db: &PgPool, accounts: &Accounts, batch: Vec<(ContributionRequest, Reply)>) {
+async fn commit(
+    db: &PgPool,
+    accounts: &Accounts,
+    batch_ids: &BatchIds,
+    batch: Vec<(ContributionRequest, Reply)>,
+) {
     let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    match in_transaction(db, accounts, &requests).await {
+    match in_transaction(db, accounts, batch_ids, &requests).await {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
@@ -107,7 +115,7 @@ async fn commit(db: &PgPool, accounts: &Accounts, batch: Vec<(ContributionReques
         Err(error) => {
             tracing::warn!(%error, size = requests.len(), "batch failed; retrying its contributions one by one");
             for (request, reply) in requests.into_iter().zip(replies) {
-                let result = in_transaction(db, accounts, std::slice::from_ref(&request))
+                let result = in_transaction(db, accounts, batch_ids, std::slice::from_ref(&request))
                     .await
                     .map(|mut outcomes| outcomes.pop().expect("one outcome per request"))
                     .map_err(Arc::new);
@@ -118,10 +126,13 @@ async fn commit(db: &PgPool, accounts: &Accounts, batch: Vec<(ContributionReques
 }
 
 /// Applies `requests` in one transaction, running it again (up to three times
-/// in all) when the database aborted it for a deadlock or serialization failure.
+/// in all) when the database aborted it for a deadlock or serialization
+/// failure, and once more with the stored keys looked up when a key turned out
+/// to be stored already (a client's retry).
 pub(super) async fn in_transaction(
     db: &PgPool,
     accounts: &Accounts,
+    batch_ids: &BatchIds,
     requests: &[ContributionRequest],
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     // The accounts a batch may need, created (once) before its transaction
@@ -131,21 +142,30 @@ pub(super) async fn in_transaction(
         accounts.id(AccountKind::GameClearing, &request.game_id, request.currency).await?;
         accounts.id(AccountKind::PlayerWallet, &request.player_id, request.currency).await?;
     }
+    let batch_id = batch_ids.next().await?;
+    let mut keys = KeyCheck::AssumeNew;
     let mut attempt = 1;
     loop {
         let result = async {
             let mut tx = db.begin().await?;
-            let outcomes = apply_batch(&mut tx, accounts, requests).await?;
+            let outcomes = apply_batch(&mut tx, accounts, batch_id, requests, keys).await?;
             tx.commit().await?;
             Ok(outcomes)
         }
         .await;
         match result {
-            Err(error) if attempt < 3 && crate::db::is_retryable(&error) => {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(BatchAbort::KeysStored) if keys == KeyCheck::AssumeNew => keys = KeyCheck::LookUp,
+            Err(BatchAbort::KeysStored) => {
+                // Keys are read under the jackpots' locks, and only lock
+                // holders insert: a stored key cannot appear after the read.
+                return Err(sqlx::Error::Protocol("a stored idempotency key appeared under the lock".into()));
+            }
+            Err(BatchAbort::Storage(error)) if attempt < 3 && crate::db::is_retryable(&error) => {
                 tracing::warn!(%error, attempt, "contribution transaction aborted; running it again");
                 attempt += 1;
             }
-            other => return other,
+            Err(BatchAbort::Storage(error)) => return Err(error),
         }
     }
 }

@@ -8,29 +8,56 @@ use sqlx::PgConnection;
 
 use super::cycle::{award_cycle, Books, Winner};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
-use crate::db::awards;
 use crate::db::contributions::{self, NewContribution, StoredContribution};
-use crate::db::jackpots::{self, CycleMeters, Jackpot, LockedJackpot, OpenCycle};
-use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
+use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, LockedJackpot, OpenCycle};
+use crate::db::ledger::{AccountKind, Accounts, Transfer, TransferKind};
+use crate::db::{awards, batches};
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
+
+/// Why a batch stopped. Either way the caller rolls back: nothing is written.
+#[derive(Debug)]
+pub enum BatchAbort {
+    /// A request's idempotency key turned out to be stored already; run the
+    /// batch again with [`KeyCheck::LookUp`].
+    KeysStored,
+    Storage(sqlx::Error),
+}
+
+impl From<sqlx::Error> for BatchAbort {
+    fn from(error: sqlx::Error) -> BatchAbort {
+        BatchAbort::Storage(error)
+    }
+}
+
+/// Whether to read the stored receipts of a batch's keys before applying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCheck {
+    /// Assume the keys are new — the usual case — and let the insert find out
+    /// (it skips a stored key, and the batch aborts with
+    /// [`BatchAbort::KeysStored`]): one statement less under the lock.
+    AssumeNew,
+    /// Read the stored receipts first, under the lock; replays get them back.
+    LookUp,
+}
 
 /// Applies `requests` in one transaction (the caller's) and answers one outcome
 /// per request, in the same order. Each jackpot is locked for the transaction;
 /// its requests are walked in arrival order, so the contribution that carries a
 /// must-drop pool past its drop point is the one that wins it, and later
 /// requests in the batch feed the next cycle. A request whose idempotency key
-/// is already stored gets the stored receipt back.
+/// is already stored gets the stored receipt back (see [`KeyCheck`]).
 ///
-/// Writes: one multi-row insert of contributions, one statement updating every
-/// pool, one posting of the ledger — plus an award's few rows when a pool drops.
-/// The `Err` case is a storage failure: the caller rolls back and nothing of the
-/// batch is written.
+/// Statements: one to lock and read the jackpots, one that writes the
+/// contributions, the pools and the ledger — plus an award's few when a pool
+/// drops. On `Err` the caller rolls back and nothing of the batch is written.
 pub async fn apply_batch(
     conn: &mut PgConnection,
     accounts: &Accounts,
+    batch_id: i64,
     requests: &[ContributionRequest],
-) -> Result<Vec<Outcome>, sqlx::Error> {
+    keys: KeyCheck,
+) -> Result<Vec<Outcome>, BatchAbort> {
     let mut ids: Vec<&str> = requests.iter().map(|r| r.jackpot_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -40,7 +67,10 @@ pub async fn apply_batch(
         .map(|l| (l.jackpot.id.clone(), l))
         .collect();
     let fingerprints: Vec<Vec<u8>> = requests.iter().map(ContributionRequest::fingerprint).collect();
-    let stored = stored_receipts(conn, requests).await?;
+    let stored = match keys {
+        KeyCheck::LookUp => stored_receipts(conn, requests).await?,
+        KeyCheck::AssumeNew => HashMap::new(),
+    };
 
     let mut results: Vec<Option<Outcome>> = vec![None; requests.len()];
     let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
@@ -75,7 +105,7 @@ pub async fn apply_batch(
     }
 
     let mut batch = Batch {
-        id: contributions::next_batch_id(conn).await?,
+        id: batch_id,
         requests,
         fingerprints: &fingerprints,
         results,
@@ -89,19 +119,17 @@ pub async fn apply_batch(
         let books = Books::open(conn, accounts, &jackpot).await?;
         let mut run = Run { jackpot: &jackpot, books, meters: CycleMeters::default() };
         let cycle = run.walk(conn, &mut batch, cycle, &indexes).await?;
-        batch.cycle_updates.push((
+        batch.cycle_updates.push(CycleUpdate {
             jackpot_id,
-            cycle.cycle_number,
-            Amount::from_micros(cycle.value_micros),
-            run.meters,
-        ));
+            cycle_number: cycle.cycle_number,
+            value: Amount::from_micros(cycle.value_micros),
+            meters: run.meters,
+        });
         batch.transfers.append(&mut run.books.transfers);
     }
-    batch.write_pending(conn).await?;
-    let updates: Vec<(&str, i64, Amount, CycleMeters)> =
-        batch.cycle_updates.iter().map(|(id, n, value, meters)| (id.as_str(), *n, *value, *meters)).collect();
-    jackpots::update_cycles(conn, &updates).await?;
-    ledger::post(conn, &batch.transfers).await?;
+    let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
+    let ids = batches::write(conn, batch.id, &rows, &batch.cycle_updates, &batch.transfers).await?;
+    batch.record(indexes, &rows, ids)?;
     Ok(finish(batch.results, repeats))
 }
 
@@ -189,15 +217,27 @@ struct Batch<'a> {
     /// Accepted contributions not inserted yet, with their request's index.
     pending: Vec<(usize, NewContribution)>,
     transfers: Vec<Transfer>,
-    cycle_updates: Vec<(String, i64, Amount, CycleMeters)>,
+    cycle_updates: Vec<CycleUpdate>,
 }
 
 impl Batch<'_> {
     /// Inserts the pending contributions and records their receipts.
-    async fn write_pending(&mut self, conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
+    async fn write_pending(&mut self, conn: &mut PgConnection) -> Result<Vec<i64>, BatchAbort> {
         let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = self.pending.drain(..).unzip();
         let ids = contributions::insert_many(conn, self.id, &rows).await?;
-        for ((index, row), &id) in indexes.into_iter().zip(&rows).zip(&ids) {
+        self.record(indexes, &rows, ids)
+    }
+
+    /// Records the receipts of rows just inserted and answers their ids, or
+    /// aborts when any of them was skipped for a stored key.
+    fn record(
+        &mut self,
+        indexes: Vec<usize>,
+        rows: &[NewContribution],
+        ids: Vec<Option<i64>>,
+    ) -> Result<Vec<i64>, BatchAbort> {
+        let ids: Vec<i64> = ids.into_iter().collect::<Option<_>>().ok_or(BatchAbort::KeysStored)?;
+        for ((index, row), &id) in indexes.into_iter().zip(rows).zip(&ids) {
             self.results[index] = Some(Ok(stored_receipt(stored_of(row, id), None)));
         }
         Ok(ids)
@@ -220,7 +260,7 @@ impl Run<'_> {
         batch: &mut Batch<'_>,
         mut cycle: OpenCycle,
         indexes: &[usize],
-    ) -> Result<OpenCycle, sqlx::Error> {
+    ) -> Result<OpenCycle, BatchAbort> {
         let mut pool = pool_of(&cycle);
         for &index in indexes {
             let request = &batch.requests[index];

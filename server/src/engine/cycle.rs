@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::AwardReceipt;
 use crate::db::awards::{self, NewAward};
-use crate::db::jackpots::{self, CycleMeters, Jackpot, NewCycle, OpenCycle};
+use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, NewCycle, OpenCycle};
 use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
 
 /// One jackpot's accounts and the transfers a transaction has decided on but
@@ -161,7 +161,13 @@ pub(super) async fn award_cycle(
         },
     )
     .await?;
-    jackpots::update_cycles(conn, &[(&jackpot.id, cycle.cycle_number, awarded_amount, *meters)]).await?;
+    let update = CycleUpdate {
+        jackpot_id: jackpot.id.clone(),
+        cycle_number: cycle.cycle_number,
+        value: awarded_amount,
+        meters: *meters,
+    };
+    jackpots::update_cycles(conn, &[update]).await?;
     jackpots::close_cycle(conn, &jackpot.id, cycle.cycle_number).await?;
     let wallet =
         books.accounts.id_in(conn, AccountKind::PlayerWallet, winner.player_id, jackpot.currency).await?;

@@ -13,11 +13,11 @@ use domain::money::{Amount, Currency};
 use sha2::{Digest, Sha256};
 
 pub use award::{award, AwardError, AwardRequest};
-pub use contribute::apply_batch;
 pub use cycle::open_first_cycle;
 
 use crate::db;
 use crate::db::awards::AwardRecord;
+use crate::db::contributions::BatchIds;
 use crate::db::ledger::Accounts;
 
 pub use batcher::BatchLimits;
@@ -52,6 +52,7 @@ impl From<sqlx::Error> for EngineFailure {
 pub struct Engine {
     db: sqlx::PgPool,
     accounts: Accounts,
+    batch_ids: BatchIds,
     batcher: Option<batcher::Batcher>,
 }
 
@@ -59,9 +60,10 @@ impl Engine {
     /// With `CommitMode::GroupCommit`, starts the batcher on the current runtime.
     pub fn new(db: sqlx::PgPool, mode: CommitMode, limits: BatchLimits) -> Engine {
         let accounts = Accounts::new(db.clone());
+        let batch_ids = BatchIds::new(db.clone());
         let batcher = (mode == CommitMode::GroupCommit)
-            .then(|| batcher::Batcher::start(db.clone(), accounts.clone(), limits));
-        Engine { db, accounts, batcher }
+            .then(|| batcher::Batcher::start(db.clone(), accounts.clone(), batch_ids.clone(), limits));
+        Engine { db, accounts, batch_ids, batcher }
     }
 
     /// Answers after the contribution's transaction has committed.
@@ -72,8 +74,13 @@ impl Engine {
         match &self.batcher {
             Some(batcher) => batcher.contribute(request).await,
             None => {
-                let mut outcomes =
-                    batcher::in_transaction(&self.db, &self.accounts, std::slice::from_ref(&request)).await?;
+                let mut outcomes = batcher::in_transaction(
+                    &self.db,
+                    &self.accounts,
+                    &self.batch_ids,
+                    std::slice::from_ref(&request),
+                )
+                .await?;
                 Ok(outcomes.pop().expect("one outcome per request"))
             }
         }
