@@ -91,6 +91,9 @@ pub enum ErrorCode {
     CycleNotOpen,
     /// The jackpot is must-drop: the server awards it, a provider cannot.
     AwardNotAllowed,
+    /// A configuration change is invalid (rules that do not hold together, a
+    /// value out of range) or changes nothing.
+    InvalidJackpotConfig,
 }
 
 impl ErrorCode {
@@ -119,6 +122,7 @@ impl ErrorCode {
             ErrorCode::CycleAlreadyAwarded => "cycle_already_awarded",
             ErrorCode::CycleNotOpen => "cycle_not_open",
             ErrorCode::AwardNotAllowed => "award_not_allowed",
+            ErrorCode::InvalidJackpotConfig => "invalid_jackpot_config",
         }
     }
 }
@@ -153,6 +157,7 @@ mod tests {
             ErrorCode::CycleAlreadyAwarded,
             ErrorCode::CycleNotOpen,
             ErrorCode::AwardNotAllowed,
+            ErrorCode::InvalidJackpotConfig,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

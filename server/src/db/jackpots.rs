@@ -6,7 +6,7 @@ use domain::money::{Amount, Currency, Rate};
 use sqlx::{PgConnection, PgPool};
 
 /// A jackpot's configuration, parsed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jackpot {
     pub id: String,
     pub name: String,
@@ -16,19 +16,49 @@ pub struct Jackpot {
     pub status: Status,
 }
 
+/// The six rule columns, as the jackpot (its configuration) and each cycle
+/// (the rules it runs under) store them.
 #[derive(sqlx::FromRow)]
-struct JackpotRow {
-    id: String,
-    name: String,
-    tier: String,
-    currency: String,
+struct RulesRow {
     contribution_rate_ppm: i32,
     reserve_share_ppm: i32,
     seed_micros: i64,
     max_value_micros: i64,
     min_bet_micros: i64,
     trigger_mode: String,
+}
+
+impl RulesRow {
+    // The tables' check constraints make these parses infallible; a failure
+    // means the schema and the code disagree.
+    fn parse(self, id: &str) -> Result<Rules, sqlx::Error> {
+        let rate = |ppm: i32, what| {
+            u32::try_from(ppm)
+                .ok()
+                .and_then(|ppm| Rate::from_ppm(ppm).ok())
+                .ok_or_else(|| decode_error(id, what, ppm))
+        };
+        Rules::new(
+            rate(self.contribution_rate_ppm, "contribution rate")?,
+            rate(self.reserve_share_ppm, "reserve share")?,
+            Amount::from_micros(self.seed_micros),
+            Amount::from_micros(self.max_value_micros),
+            Amount::from_micros(self.min_bet_micros),
+            self.trigger_mode.parse::<TriggerMode>().map_err(|e| decode_error(id, "trigger mode", e))?,
+        )
+        .map_err(|e| decode_error(id, "rules", e))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct JackpotRow {
+    id: String,
+    name: String,
+    tier: String,
+    currency: String,
     status: String,
+    #[sqlx(flatten)]
+    rules: RulesRow,
 }
 
 fn decode_error(id: &str, what: &str, error: impl std::fmt::Display) -> sqlx::Error {
@@ -38,31 +68,14 @@ fn decode_error(id: &str, what: &str, error: impl std::fmt::Display) -> sqlx::Er
 impl TryFrom<JackpotRow> for Jackpot {
     type Error = sqlx::Error;
 
-    // The table's check constraints make these parses infallible; a failure
-    // means the schema and the code disagree.
     fn try_from(row: JackpotRow) -> Result<Jackpot, sqlx::Error> {
         let id = row.id;
-        let rate = |ppm: i32, what| {
-            u32::try_from(ppm)
-                .ok()
-                .and_then(|ppm| Rate::from_ppm(ppm).ok())
-                .ok_or_else(|| decode_error(&id, what, ppm))
-        };
-        let rules = Rules::new(
-            rate(row.contribution_rate_ppm, "contribution rate")?,
-            rate(row.reserve_share_ppm, "reserve share")?,
-            Amount::from_micros(row.seed_micros),
-            Amount::from_micros(row.max_value_micros),
-            Amount::from_micros(row.min_bet_micros),
-            row.trigger_mode.parse::<TriggerMode>().map_err(|e| decode_error(&id, "trigger mode", e))?,
-        )
-        .map_err(|e| decode_error(&id, "rules", e))?;
         Ok(Jackpot {
             name: row.name,
             tier: row.tier.parse().map_err(|e| decode_error(&id, "tier", e))?,
             currency: row.currency.parse().map_err(|e| decode_error(&id, "currency", e))?,
             status: row.status.parse().map_err(|e| decode_error(&id, "status", e))?,
-            rules,
+            rules: row.rules.parse(&id)?,
             id,
         })
     }
@@ -70,7 +83,9 @@ impl TryFrom<JackpotRow> for Jackpot {
 
 /// A locked jackpot with its running cycle and the games it accepts.
 pub struct LockedJackpot {
+    /// The configuration: the next cycle's rules.
     pub jackpot: Jackpot,
+    /// The running cycle, with the rules it opened under.
     pub cycle: OpenCycle,
     /// Empty for jackpots that list no games (a mega jackpot takes them all).
     pub games: Vec<String>,
@@ -81,7 +96,12 @@ struct LockedRow {
     #[sqlx(flatten)]
     jackpot: JackpotRow,
     cycle_number: i64,
+    cycle_contribution_rate_ppm: i32,
+    cycle_reserve_share_ppm: i32,
     cycle_seed_micros: i64,
+    cycle_max_value_micros: i64,
+    cycle_min_bet_micros: i64,
+    cycle_trigger_mode: String,
     value_micros: i64,
     drop_point_micros: Option<i64>,
     games: Vec<String>,
@@ -118,12 +138,21 @@ pub async fn lock_with_cycles(
     rows.into_iter()
         .map(|row| {
             let jackpot = Jackpot::try_from(row.jackpot)?;
+            let rules = RulesRow {
+                contribution_rate_ppm: row.cycle_contribution_rate_ppm,
+                reserve_share_ppm: row.cycle_reserve_share_ppm,
+                seed_micros: row.cycle_seed_micros,
+                max_value_micros: row.cycle_max_value_micros,
+                min_bet_micros: row.cycle_min_bet_micros,
+                trigger_mode: row.cycle_trigger_mode,
+            }
+            .parse(&jackpot.id)?;
             let cycle = OpenCycle {
                 jackpot_id: jackpot.id.clone(),
                 cycle_number: row.cycle_number,
-                seed_micros: row.cycle_seed_micros,
                 value_micros: row.value_micros,
                 drop_point_micros: row.drop_point_micros,
+                rules,
             };
             Ok(LockedJackpot { jackpot, cycle, games: row.games })
         })
@@ -133,7 +162,10 @@ pub async fn lock_with_cycles(
 const LOCK_WITH_CYCLES: &str =
     "select j.id, j.name, j.tier, j.currency, j.contribution_rate_ppm, j.reserve_share_ppm,
         j.seed_micros, j.max_value_micros, j.min_bet_micros, j.trigger_mode, j.status,
-        c.cycle_number, c.seed_micros as cycle_seed_micros, c.value_micros, c.drop_point_micros,
+        c.cycle_number, c.contribution_rate_ppm as cycle_contribution_rate_ppm,
+        c.reserve_share_ppm as cycle_reserve_share_ppm, c.seed_micros as cycle_seed_micros,
+        c.max_value_micros as cycle_max_value_micros, c.min_bet_micros as cycle_min_bet_micros,
+        c.trigger_mode as cycle_trigger_mode, c.value_micros, c.drop_point_micros,
         array(select g.game_id from jackpot_games g where g.jackpot_id = j.id) as games
    from jackpots j
    join jackpot_cycles c on c.jackpot_id = j.id and c.closed_at is null
@@ -219,6 +251,54 @@ pub async fn update_cycles(conn: &mut PgConnection, updates: &[CycleUpdate]) -> 
     columns.bind_as(sqlx::query_as::<_, (i64,)>(&sql)).fetch_one(conn).await.map(drop)
 }
 
+/// Stores a jackpot's new name, status and rules (the caller holds its lock).
+pub async fn update_config(conn: &mut PgConnection, jackpot: &Jackpot) -> Result<(), sqlx::Error> {
+    let rules = &jackpot.rules;
+    sqlx::query(
+        "update jackpots
+            set name = $2, status = $3, contribution_rate_ppm = $4, reserve_share_ppm = $5, seed_micros = $6,
+                max_value_micros = $7, min_bet_micros = $8, trigger_mode = $9, updated_at = now()
+          where id = $1",
+    )
+    .bind(&jackpot.id)
+    .bind(&jackpot.name)
+    .bind(jackpot.status.as_str())
+    .bind(ppm(rules.contribution_rate()))
+    .bind(ppm(rules.reserve_share()))
+    .bind(rules.seed().micros())
+    .bind(rules.max_value().micros())
+    .bind(rules.min_bet().micros())
+    .bind(rules.trigger_mode().as_str())
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// A recorded configuration change.
+pub struct NewChange<'a> {
+    pub jackpot_id: &'a str,
+    pub changed_by: &'a str,
+    pub reason: &'a str,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+    pub applies_from_cycle: Option<i64>,
+}
+
+pub async fn insert_change(conn: &mut PgConnection, change: &NewChange<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into jackpot_changes (jackpot_id, changed_by, reason, before, after, applies_from_cycle)
+         values ($1, $2, $3, $4, $5, $6) returning id",
+    )
+    .bind(change.jackpot_id)
+    .bind(change.changed_by)
+    .bind(change.reason)
+    .bind(&change.before)
+    .bind(&change.after)
+    .bind(change.applies_from_cycle)
+    .fetch_one(conn)
+    .await
+}
+
 pub async fn add_games(conn: &mut PgConnection, jackpot_id: &str, games: &[&str]) -> Result<(), sqlx::Error> {
     sqlx::query("insert into jackpot_games (jackpot_id, game_id) select $1, unnest($2::text[])")
         .bind(jackpot_id)
@@ -229,20 +309,22 @@ pub async fn add_games(conn: &mut PgConnection, jackpot_id: &str, games: &[&str]
 }
 
 /// The running cycle of a jackpot.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OpenCycle {
     pub jackpot_id: String,
     pub cycle_number: i64,
-    pub seed_micros: i64,
     pub value_micros: i64,
     pub drop_point_micros: Option<i64>,
+    /// The rules the cycle opened under: edits to the jackpot wait for the next.
+    pub rules: Rules,
 }
 
 /// A cycle to open, with its fairness data when it is must-drop.
 pub struct NewCycle<'a> {
     pub jackpot_id: &'a str,
     pub cycle_number: i64,
-    pub seed: Amount,
+    /// The rules it runs under (its seed among them), fixed for its life.
+    pub rules: &'a Rules,
     pub seed_from_reserve: Amount,
     pub seed_from_house: Amount,
     /// (drop point, salt hex, commitment hex)
@@ -258,17 +340,24 @@ pub async fn insert_cycle(conn: &mut PgConnection, cycle: &NewCycle<'_>) -> Resu
     };
     sqlx::query(
         "insert into jackpot_cycles (jackpot_id, cycle_number, seed_micros, value_micros, seed_from_reserve_micros,
-                                     seed_from_house_micros, drop_point_micros, salt, commitment)
-         values ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
+                                     seed_from_house_micros, drop_point_micros, salt, commitment,
+                                     contribution_rate_ppm, reserve_share_ppm, max_value_micros, min_bet_micros,
+                                     trigger_mode)
+         values ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(cycle.jackpot_id)
     .bind(cycle.cycle_number)
-    .bind(cycle.seed.micros())
+    .bind(cycle.rules.seed().micros())
     .bind(cycle.seed_from_reserve.micros())
     .bind(cycle.seed_from_house.micros())
     .bind(drop_point)
     .bind(salt)
     .bind(commitment)
+    .bind(ppm(cycle.rules.contribution_rate()))
+    .bind(ppm(cycle.rules.reserve_share()))
+    .bind(cycle.rules.max_value().micros())
+    .bind(cycle.rules.min_bet().micros())
+    .bind(cycle.rules.trigger_mode().as_str())
     .execute(conn)
     .await
     .map(drop)
@@ -326,7 +415,7 @@ pub async fn list_summaries(
     limit: i64,
 ) -> Result<Vec<JackpotSummary>, sqlx::Error> {
     let rows: Vec<SummaryRow> = sqlx::query_as(
-        "select j.id, j.name, j.tier, j.currency, c.seed_micros, j.max_value_micros,
+        "select j.id, j.name, j.tier, j.currency, c.seed_micros, c.max_value_micros,
                 c.value_micros, c.cycle_number
            from jackpots j
            join jackpot_cycles c on c.jackpot_id = j.id and c.closed_at is null
@@ -361,6 +450,11 @@ impl SummaryRow {
     }
 }
 
+/// A rate as the `integer` column stores it (a rate is at most 1,000,000 ppm).
+fn ppm(rate: Rate) -> i32 {
+    i32::try_from(rate.ppm()).expect("a rate is at most 1,000,000 ppm")
+}
+
 /// A jackpot to create. Its first cycle is opened by the engine.
 pub struct NewJackpot<'a> {
     pub id: &'a str,
@@ -381,8 +475,8 @@ pub async fn insert(conn: &mut PgConnection, jackpot: &NewJackpot<'_>) -> Result
     .bind(jackpot.name)
     .bind(jackpot.tier.as_str())
     .bind(jackpot.currency.as_str())
-    .bind(rules.contribution_rate().ppm() as i32)
-    .bind(rules.reserve_share().ppm() as i32)
+    .bind(ppm(rules.contribution_rate()))
+    .bind(ppm(rules.reserve_share()))
     .bind(rules.seed().micros())
     .bind(rules.max_value().micros())
     .bind(rules.min_bet().micros())
@@ -420,15 +514,16 @@ pub struct DetailRow {
     pub won_micros: i64,
 }
 
-/// All jackpots (`id` = None) or one, with meters summed over every cycle.
+/// All jackpots (`id` = None) or one, with meters summed over every cycle. The
+/// rules are the running cycle's (configuration edits wait for the next cycle).
 pub async fn details(
     conn: &mut PgConnection,
     id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<DetailRow>, sqlx::Error> {
     sqlx::query_as(
-        "select j.id, j.name, j.tier, j.currency, j.status, j.trigger_mode, j.contribution_rate_ppm,
-                j.reserve_share_ppm, j.seed_micros, j.max_value_micros, j.min_bet_micros,
+        "select j.id, j.name, j.tier, j.currency, j.status, c.trigger_mode, c.contribution_rate_ppm,
+                c.reserve_share_ppm, c.seed_micros, c.max_value_micros, c.min_bet_micros,
                 c.cycle_number, c.value_micros, c.commitment,
                 m.bets_count, m.bets_micros, m.contributions_micros, a.hits, a.won_micros
            from jackpots j

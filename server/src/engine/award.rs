@@ -58,7 +58,7 @@ pub async fn award(
     if let Some(claim) = awards::find_claim(conn, &jackpot.id, &request.idempotency_key).await? {
         return replay(conn, claim, &hash, open.cycle_number).await;
     }
-    if jackpot.rules.trigger_mode() != TriggerMode::Provider {
+    if open.rules.trigger_mode() != TriggerMode::Provider {
         return Ok(Err(AwardError::NotProviderTriggered));
     }
     if jackpot.status == Status::Paused {

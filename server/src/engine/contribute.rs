@@ -264,7 +264,7 @@ impl Run<'_> {
         let mut pool = pool_of(&cycle);
         for &index in indexes {
             let request = &batch.requests[index];
-            let applied = match pool.contribute(&self.jackpot.rules, request.bet) {
+            let applied = match pool.contribute(&cycle.rules, request.bet) {
                 Ok(applied) => applied,
                 Err(rejected) => {
                     batch.results[index] = Some(Err(ContributionError::Rejected(rejected)));

@@ -83,19 +83,21 @@ pub(super) async fn open_cycle(
     books: &mut Books,
 ) -> Result<OpenCycle, sqlx::Error> {
     let house = books.accounts.id_in(conn, AccountKind::House, "", jackpot.currency).await?;
-    let seed = jackpot.rules.seed();
+    // The jackpot's configuration as it is now becomes the new cycle's rules.
+    let rules = jackpot.rules;
+    let seed = rules.seed();
     let funding = fund_seed(seed, books.reserve_balance(conn).await?);
     let reference = format!("cycle:{}:{cycle_number}", jackpot.id);
     let (pool, reserve) = (books.pool, books.reserve);
     books.transfer(reserve, pool, funding.from_reserve, TransferKind::SeedFromReserve, &reference);
     books.transfer(house, pool, funding.from_house, TransferKind::SeedFromHouse, &reference);
-    let fairness = draw_fairness(&jackpot.rules);
+    let fairness = draw_fairness(&rules);
     jackpots::insert_cycle(
         conn,
         &NewCycle {
             jackpot_id: &jackpot.id,
             cycle_number,
-            seed,
+            rules: &rules,
             seed_from_reserve: funding.from_reserve,
             seed_from_house: funding.from_house,
             fairness: fairness.clone(),
@@ -105,9 +107,9 @@ pub(super) async fn open_cycle(
     Ok(OpenCycle {
         jackpot_id: jackpot.id.clone(),
         cycle_number,
-        seed_micros: seed.micros(),
         value_micros: seed.micros(),
         drop_point_micros: fairness.map(|(point, _, _)| point.micros()),
+        rules,
     })
 }
 
@@ -156,7 +158,7 @@ pub(super) async fn award_cycle(
             player_id: winner.player_id,
             session_id: winner.session_id,
             awarded_amount,
-            trigger_mode: jackpot.rules.trigger_mode().as_str(),
+            trigger_mode: cycle.rules.trigger_mode().as_str(),
             contribution_id: winner.contribution_id,
         },
     )

@@ -4,6 +4,7 @@
 
 mod award;
 mod batcher;
+mod configure;
 mod contribute;
 mod cycle;
 
@@ -13,6 +14,7 @@ use domain::money::{Amount, Currency};
 use sha2::{Digest, Sha256};
 
 pub use award::{award, AwardError, AwardRequest};
+pub use configure::{ChangeReceipt, ConfigError, JackpotEdit};
 pub use cycle::open_first_cycle;
 
 use crate::db;
@@ -84,6 +86,23 @@ impl Engine {
                 Ok(outcomes.pop().expect("one outcome per request"))
             }
         }
+    }
+
+    /// Changes a jackpot's configuration; see [`JackpotEdit`] for what waits
+    /// for the next cycle.
+    pub async fn configure(
+        &self,
+        jackpot_id: &str,
+        edit: &JackpotEdit,
+        changed_by: &str,
+        reason: &str,
+    ) -> Result<Result<ChangeReceipt, ConfigError>, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let outcome = configure::configure(&mut tx, jackpot_id, edit, changed_by, reason).await?;
+        if outcome.is_ok() {
+            tx.commit().await?;
+        }
+        Ok(outcome)
     }
 
     /// Commits whatever the award decided, the refusals included: every claim

@@ -47,6 +47,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::CycleAlreadyAwarded => StatusCode::CONFLICT,
         ErrorCode::CycleNotOpen => StatusCode::CONFLICT,
         ErrorCode::AwardNotAllowed => StatusCode::CONFLICT,
+        ErrorCode::InvalidJackpotConfig => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

@@ -350,7 +350,7 @@ fn award_error(jackpot_id: &str, error: AwardError) -> ApiError {
     }
 }
 
-fn jackpot_not_found(id: &str) -> ApiError {
+pub(super) fn jackpot_not_found(id: &str) -> ApiError {
     ApiError::new(ErrorCode::JackpotNotFound, format!("no jackpot with id {id:?}"))
 }
 

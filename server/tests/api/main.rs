@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a free port, talking to real
 //! PostgreSQL (a fresh database per test) and real Redis.
 
+mod admin;
 mod engine_load;
 mod errors;
 mod health;

@@ -71,11 +71,11 @@ async fn post_claim(client: reqwest::Client, url: String, key: String, body: Val
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-fn bet(game: &str, amount: &str) -> Value {
+pub fn bet(game: &str, amount: &str) -> Value {
     json!({ "gameId": game, "playerId": "player-1", "betAmount": amount, "currency": "EUR" })
 }
 
-async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
@@ -263,7 +263,7 @@ async fn a_must_drop_pool_is_won_by_the_contribution_that_crosses_its_drop_point
     assert_books_balance(&pool).await;
 }
 
-async fn provider_jackpot(pool: &PgPool) {
+pub async fn provider_jackpot(pool: &PgPool) {
     let spec = JackpotSpec {
         id: "provider-pot",
         trigger: TriggerMode::Provider,

@@ -1,0 +1,129 @@
+//! Configuration changes: the running cycle keeps its rules, the next cycle
+//! takes the new ones, name and status change at once, and every change is
+//! recorded. Bad edits change nothing.
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::{spawn_app, TestApp};
+use crate::service::{assert_books_balance, bet, claim, contribute, provider_jackpot, scalar};
+
+async fn configure(app: &TestApp, jackpot: &str, body: Value) -> (u16, Value) {
+    let response =
+        app.client.patch(app.url(&format!("/admin/jackpots/{jackpot}"))).json(&body).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn show(app: &TestApp, jackpot: &str) -> Value {
+    app.get(&format!("/jackpot/{jackpot}")).await.json().await.unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn new_rules_wait_for_the_next_cycle(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    // seed 50.00, max 500.00, 1 % of each bet, 20 % of that to the reserve.
+    provider_jackpot(&pool).await;
+
+    let (status, change) = configure(
+        &app,
+        "provider-pot",
+        json!({ "contributionRatePpm": 20_000, "seed": "80.00", "maxValue": "900.00",
+                "reason": "raise the rate for the winter promotion" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{change}");
+    assert_eq!(change["runningCycle"], 1);
+    assert_eq!(change["appliesFromCycle"], 2);
+    assert_eq!(change["rules"]["contributionRatePpm"], 20_000);
+    assert_eq!(change["rules"]["seed"], "80.00");
+    assert_eq!(change["runningCycleRules"]["contributionRatePpm"], 10_000);
+    assert_eq!(change["runningCycleRules"]["seed"], "50.00");
+
+    // Cycle 1 still takes 1 %: 1.00 of a 100 bet, 0.80 of it to the pool.
+    let (status, receipt) = contribute(&app, "provider-pot", "c-1", bet("any-game", "100")).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!((receipt["cycle"].as_i64(), receipt["contribution"].as_str()), (Some(1), Some("1.00")));
+    assert_eq!(receipt["value"], "50.80");
+    let view = show(&app, "provider-pot").await;
+    assert_eq!(
+        (view["contributionRatePpm"].as_i64(), view["maxValue"].as_str()),
+        (Some(10_000), Some("500.00"))
+    );
+
+    // The award closes cycle 1; cycle 2 opens at the new seed and takes 2 %.
+    let (status, award) =
+        claim(&app, "provider-pot", "a-1", json!({ "playerId": "p-1", "sessionId": "s-1", "cycle": 1 }))
+            .await;
+    assert_eq!(status, 200, "{award}");
+    assert_eq!(award["awardedAmount"], "50.80");
+    let view = show(&app, "provider-pot").await;
+    assert_eq!((view["cycle"].as_i64(), view["value"].as_str()), (Some(2), Some("80.00")));
+    assert_eq!(
+        (view["contributionRatePpm"].as_i64(), view["maxValue"].as_str()),
+        (Some(20_000), Some("900.00"))
+    );
+    let (status, receipt) = contribute(&app, "provider-pot", "c-2", bet("any-game", "100")).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!((receipt["cycle"].as_i64(), receipt["contribution"].as_str()), (Some(2), Some("2.00")));
+    assert_eq!(receipt["value"], "81.60");
+
+    let (changed_by, before, after): (String, Value, Value) = sqlx::query_as(
+        "select changed_by, before, after from jackpot_changes where jackpot_id = 'provider-pot'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(changed_by, "admin (unsigned)");
+    assert_eq!(
+        (before["contributionRatePpm"].as_i64(), after["contributionRatePpm"].as_i64()),
+        (Some(10_000), Some(20_000))
+    );
+    assert_eq!((before["seed"].as_str(), after["seed"].as_str()), (Some("50.00"), Some("80.00")));
+    assert_books_balance(&pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_pause_applies_at_once_and_is_recorded(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    provider_jackpot(&pool).await;
+    let (status, change) =
+        configure(&app, "provider-pot", json!({ "status": "paused", "reason": "suspected fraud" })).await;
+    assert_eq!(status, 200, "{change}");
+    assert_eq!((change["status"].as_str(), change["appliesFromCycle"].is_null()), (Some("paused"), true));
+    let (status, body) = contribute(&app, "provider-pot", "c-1", bet("any-game", "100")).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("jackpot_paused")));
+    let (status, _) =
+        configure(&app, "provider-pot", json!({ "status": "active", "reason": "cleared" })).await;
+    assert_eq!(status, 200);
+    let (status, _) = contribute(&app, "provider-pot", "c-1", bet("any-game", "100")).await;
+    assert_eq!(status, 200);
+    assert_eq!(scalar(&pool, "select count(*) from jackpot_changes").await, 2);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn bad_edits_get_a_stable_code_and_change_nothing(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    provider_jackpot(&pool).await;
+    let cases = [
+        (json!({ "seed": "600.00", "reason": "r" }), 422, "invalid_jackpot_config"),
+        (json!({ "contributionRatePpm": 0, "reason": "r" }), 422, "invalid_jackpot_config"),
+        (json!({ "reserveSharePpm": 1_000_001, "reason": "r" }), 422, "invalid_jackpot_config"),
+        (json!({ "maxValue": "-1", "reason": "r" }), 422, "invalid_jackpot_config"),
+        (json!({ "maxValue": "1000000001", "reason": "r" }), 422, "invalid_jackpot_config"),
+        (json!({ "name": "", "reason": "r" }), 422, "invalid_jackpot_config"),
+        (json!({ "seed": "60.00", "reason": "  " }), 422, "invalid_jackpot_config"),
+        (json!({ "seed": "50.00", "reason": "no change" }), 422, "invalid_jackpot_config"),
+        (json!({ "seed": "60.00" }), 422, "invalid_body"),
+        (json!({ "seed": "60.00", "reason": "r", "currency": "USD" }), 422, "invalid_body"),
+        (json!({ "status": "closed", "reason": "r" }), 422, "invalid_body"),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = configure(&app, "provider-pot", body.clone()).await;
+        assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{body}");
+    }
+    let (status, answer) = configure(&app, "no-such-pot", json!({ "seed": "1", "reason": "r" })).await;
+    assert_eq!((status, answer["code"].as_str()), (404, Some("jackpot_not_found")));
+    assert_eq!(scalar(&pool, "select count(*) from jackpot_changes").await, 0);
+    let view = show(&app, "provider-pot").await;
+    assert_eq!((view["seed"].as_str(), view["status"].as_str()), (Some("50.00"), Some("active")));
+}
