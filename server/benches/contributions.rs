@@ -27,6 +27,9 @@ struct Figures {
     p50_ms: f64,
     p95_ms: f64,
     p99_ms: f64,
+    /// Group commit only: mean contributions per batch and mean time from a
+    /// batch's first statement to its commit, from the server's metrics.
+    batches: Option<(f64, f64)>,
 }
 
 #[tokio::main]
@@ -57,9 +60,15 @@ async fn measure(base: &str, mode: &'static str, measured: usize) -> anyhow::Res
     let result = async {
         wait_until_ready(port).await?;
         run_load(port, "warm", WARM_UP).await?;
+        let before = batch_totals(port).await?;
         let started = Instant::now();
         let mut latencies = run_load(port, "run", measured).await?;
         let elapsed = started.elapsed();
+        let after = batch_totals(port).await?;
+        let batches = after.count - before.count;
+        let batches = (batches > 0.0).then(|| {
+            ((after.size_sum - before.size_sum) / batches, (after.seconds_sum - before.seconds_sum) / batches * 1e3)
+        });
         latencies.sort_unstable();
         let percentile =
             |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1e3;
@@ -69,6 +78,7 @@ async fn measure(base: &str, mode: &'static str, measured: usize) -> anyhow::Res
             p50_ms: percentile(50),
             p95_ms: percentile(95),
             p99_ms: percentile(99),
+            batches,
         })
     }
     .await;
@@ -101,6 +111,27 @@ async fn wait_until_ready(port: u16) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("the server did not become ready")
+}
+
+/// Running totals of the server's batch histograms.
+struct BatchTotals {
+    count: f64,
+    size_sum: f64,
+    seconds_sum: f64,
+}
+
+async fn batch_totals(port: u16) -> anyhow::Result<BatchTotals> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await?.text().await?;
+    let sample = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok(BatchTotals {
+        count: sample("cekpot_contribution_batch_size_count"),
+        size_sum: sample("cekpot_contribution_batch_size_sum"),
+        seconds_sum: sample("cekpot_contribution_batch_seconds_sum"),
+    })
 }
 
 /// Sends `count` contributions from 64 clients; answers each one's latency.
@@ -149,11 +180,15 @@ async fn run_load(port: u16, phase: &'static str, count: usize) -> anyhow::Resul
 fn print_table(figures: &[Figures], measured: usize) {
     println!();
     println!("contributions over HTTP, {CLIENTS} concurrent clients, {measured} measured");
-    println!("| engine | contributions/s | p50 ms | p95 ms | p99 ms |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| engine | contributions/s | p50 ms | p95 ms | p99 ms | mean batch | mean commit ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for f in figures {
+        let (size, commit) = match f.batches {
+            Some((size, ms)) => (format!("{size:.1}"), format!("{ms:.2}")),
+            None => ("–".to_owned(), "–".to_owned()),
+        };
         println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {size} | {commit} |",
             f.mode, f.per_second, f.p50_ms, f.p95_ms, f.p99_ms
         );
     }

@@ -8,6 +8,7 @@ pub mod db;
 pub mod demo;
 pub mod engine;
 pub mod http;
+pub mod metrics;
 pub mod reconciliation;
 pub mod startup;
 pub mod state;

@@ -62,6 +62,9 @@ pub async fn run(db: &PgPool, trigger: Trigger) -> Result<Report, sqlx::Error> {
         ledger_sum_micros,
     };
     let run_id = reconciliation::record(&mut *db.acquire().await?, &stored).await?;
+    metrics::gauge!("cekpot_reconciliation_mismatch_ratio").set(crate::metrics::ratio(mismatch_ratio_ppm));
+    metrics::gauge!("cekpot_reconciliation_mismatches").set(mismatches.len() as f64);
+    metrics::counter!("cekpot_reconciliation_runs_total", "trigger" => trigger.as_str()).increment(1);
     if mismatches.is_empty() {
         tracing::info!(run_id, checks, "reconciliation: every check holds");
     } else {

@@ -48,6 +48,8 @@ impl Application {
     /// As [`Application::build`], with a pool the caller opened (tests point it
     /// at a per-test database, or through a proxy they can cut).
     pub async fn with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Application> {
+        // Install the metrics recorder before anything records.
+        crate::metrics::handle();
         if settings.database.migrate_on_start {
             db::migrate(&db).await?;
         }

@@ -100,7 +100,11 @@ async fn commit(
     batch: Vec<(ContributionRequest, Reply)>,
 ) {
     let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    match in_transaction(db, accounts, batch_ids, &requests).await {
+    metrics::histogram!("cekpot_contribution_batch_size").record(requests.len() as f64);
+    let started = std::time::Instant::now();
+    let result = in_transaction(db, accounts, batch_ids, &requests).await;
+    metrics::histogram!("cekpot_contribution_batch_seconds").record(started.elapsed());
+    match result {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
@@ -114,6 +118,7 @@ async fn commit(
         }
         Err(error) => {
             tracing::warn!(%error, size = requests.len(), "batch failed; retrying its contributions one by one");
+            metrics::counter!("cekpot_contribution_batch_failures_total").increment(1);
             for (request, reply) in requests.into_iter().zip(replies) {
                 let result = in_transaction(db, accounts, batch_ids, std::slice::from_ref(&request))
                     .await

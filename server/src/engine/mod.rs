@@ -73,8 +73,8 @@ impl Engine {
         &self,
         request: ContributionRequest,
     ) -> Result<Result<ContributionReceipt, ContributionError>, EngineFailure> {
-        match &self.batcher {
-            Some(batcher) => batcher.contribute(request).await,
+        let outcome = match &self.batcher {
+            Some(batcher) => batcher.contribute(request).await?,
             None => {
                 let mut outcomes = batcher::in_transaction(
                     &self.db,
@@ -83,9 +83,15 @@ impl Engine {
                     std::slice::from_ref(&request),
                 )
                 .await?;
-                Ok(outcomes.pop().expect("one outcome per request"))
+                outcomes.pop().expect("one outcome per request")
             }
+        };
+        let counted = if outcome.is_ok() { "accepted" } else { "refused" };
+        metrics::counter!("cekpot_contributions_total", "outcome" => counted).increment(1);
+        if let Ok(ContributionReceipt { award: Some(award), .. }) = &outcome {
+            count_award(award);
         }
+        Ok(outcome)
     }
 
     /// Changes a jackpot's configuration; see [`JackpotEdit`] for what waits
@@ -101,6 +107,7 @@ impl Engine {
         let outcome = configure::configure(&mut tx, jackpot_id, edit, changed_by, reason).await?;
         if outcome.is_ok() {
             tx.commit().await?;
+            metrics::counter!("cekpot_jackpot_changes_total").increment(1);
         }
         Ok(outcome)
     }
@@ -116,11 +123,22 @@ impl Engine {
         if let Some(currency) = db::jackpots::currency_of(&self.db, &request.jackpot_id).await? {
             self.accounts.id(db::ledger::AccountKind::PlayerWallet, &request.player_id, currency).await?;
         }
+        let started = Utc::now();
         let mut tx = self.db.begin().await?;
         let outcome = award(&mut tx, &self.accounts, &request).await?;
         tx.commit().await?;
+        // A replayed claim answers the award it made before: count it once.
+        if let Ok(receipt) = &outcome {
+            if receipt.awarded_at >= started {
+                count_award(receipt);
+            }
+        }
         Ok(outcome)
     }
+}
+
+fn count_award(award: &AwardReceipt) {
+    metrics::counter!("cekpot_awards_total", "trigger_mode" => award.trigger_mode.as_str()).increment(1);
 }
 
 /// One bet's contribution, as a caller asked for it.

@@ -1,4 +1,5 @@
-//! Liveness and readiness for load balancers and orchestrators.
+//! Liveness and readiness for load balancers and orchestrators, and the
+//! Prometheus metrics.
 //!
 //! `/healthz` answers while the process runs. `/readyz` answers 200 only while
 //! PostgreSQL — and Redis, when configured — answer within a short time-out.
@@ -6,7 +7,8 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -16,7 +18,15 @@ use crate::state::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Prometheus' text format; see [`crate::metrics`] for what is there.
+async fn metrics() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::metrics::handle().render())
 }
 
 #[derive(Serialize)]

@@ -127,3 +127,57 @@ async fn bad_edits_get_a_stable_code_and_change_nothing(pool: PgPool) {
     let view = show(&app, "provider-pot").await;
     assert_eq!((view["seed"].as_str(), view["status"].as_str()), (Some("50.00"), Some("active")));
 }
+
+/// The value of an unlabelled sample in Prometheus' text format.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_mismatch_ratio_of_the_latest_reconciliation_is_a_metric(pool: PgPool) {
+    // Its own process: the metrics recorder is per process, and other tests'
+    // servers in this one would share it.
+    let port = crate::helpers::free_port();
+    let mut server = crate::helpers::start_server_binary(&pool, port);
+    crate::helpers::wait_until_serving(port).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let reconcile = || async {
+        let response = client.post(format!("{base}/admin/reconciliations")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()
+    };
+    let scrape = || async {
+        let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+        response.text().await.unwrap()
+    };
+
+    let report = reconcile().await;
+    assert_eq!(report["mismatchRatioPpm"], 0, "{report}");
+    let metrics = scrape().await;
+    assert_eq!(sample(&metrics, "cekpot_reconciliation_mismatch_ratio"), Some(0.0), "{metrics}");
+    assert_eq!(sample(&metrics, "cekpot_reconciliation_mismatches"), Some(0.0));
+
+    // Someone edits a pool behind the engine's back: the next run sees it.
+    sqlx::query("update jackpot_cycles set value_micros = value_micros + 1 where jackpot_id = 'cekpot-mega'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = reconcile().await;
+    let (mismatches, checks) =
+        (report["mismatches"].as_array().unwrap().len(), report["checks"].as_i64().unwrap());
+    assert!(mismatches >= 2, "the cycle's value and the pool's balance disagree: {report}");
+    let metrics = scrape().await;
+    assert_eq!(sample(&metrics, "cekpot_reconciliation_mismatches"), Some(mismatches as f64));
+    let ratio = sample(&metrics, "cekpot_reconciliation_mismatch_ratio").unwrap();
+    let ppm = report["mismatchRatioPpm"].as_i64().unwrap();
+    assert_eq!(ppm, mismatches as i64 * 1_000_000 / checks);
+    assert_eq!(ratio, server::metrics::ratio(ppm));
+    assert!(ratio > 0.0);
+    assert!(metrics.contains("cekpot_reconciliation_runs_total{trigger=\"admin\"} 2"), "{metrics}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
