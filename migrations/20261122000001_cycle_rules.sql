@@ -51,3 +51,15 @@ create table jackpot_changes (
 );
 
 create index jackpot_changes_jackpot on jackpot_changes (jackpot_id, id);
+
+-- Aborts the statement that calls it, with the given SQLSTATE and message. A
+-- group commit's single write statement calls it when what it was computed
+-- from no longer holds, so the whole statement — every row it wrote — rolls
+-- back: 'CK001' a pool changed since it was read, 'CK002' an idempotency key
+-- is stored already.
+create function cekpot_abort(code text, reason text) returns bigint
+    language plpgsql as $$
+begin
+    raise exception using errcode = code, message = reason;
+end
+$$;

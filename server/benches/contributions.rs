@@ -66,8 +66,14 @@ async fn measure(base: &str, mode: &'static str, measured: usize) -> anyhow::Res
         let elapsed = started.elapsed();
         let after = batch_totals(port).await?;
         let batches = after.count - before.count;
+        if batches > 0.0 {
+            eprintln!("    {batches} batches, {} of them locked", after.locked - before.locked);
+        }
         let batches = (batches > 0.0).then(|| {
-            ((after.size_sum - before.size_sum) / batches, (after.seconds_sum - before.seconds_sum) / batches * 1e3)
+            (
+                (after.size_sum - before.size_sum) / batches,
+                (after.seconds_sum - before.seconds_sum) / batches * 1e3,
+            )
         });
         latencies.sort_unstable();
         let percentile =
@@ -115,6 +121,7 @@ async fn wait_until_ready(port: u16) -> anyhow::Result<()> {
 
 /// Running totals of the server's batch histograms.
 struct BatchTotals {
+    locked: f64,
     count: f64,
     size_sum: f64,
     seconds_sum: f64,
@@ -128,6 +135,7 @@ async fn batch_totals(port: u16) -> anyhow::Result<BatchTotals> {
             .unwrap_or(0.0)
     };
     Ok(BatchTotals {
+        locked: sample("cekpot_contribution_batches_total{path=\"locked\"}"),
         count: sample("cekpot_contribution_batch_size_count"),
         size_sum: sample("cekpot_contribution_batch_size_sum"),
         seconds_sum: sample("cekpot_contribution_batch_seconds_sum"),

@@ -10,6 +10,7 @@
 //! | `cekpot_contribution_batch_size` | histogram | contributions per group commit |
 //! | `cekpot_contribution_batch_seconds` | histogram | one group commit, first statement to commit |
 //! | `cekpot_contribution_batch_failures_total` | counter | batches that failed whole and were retried one by one |
+//! | `cekpot_contribution_batches_total{path}` | counter | batches written `unlocked` (one self-checking statement) or `locked` |
 //! | `cekpot_awards_total{trigger_mode}` | counter | awards paid |
 //! | `cekpot_jackpot_changes_total` | counter | configuration changes |
 
@@ -63,6 +64,7 @@ fn describe() {
     describe_histogram!("cekpot_contribution_batch_size", Unit::Count, "contributions per group commit");
     describe_histogram!("cekpot_contribution_batch_seconds", Unit::Seconds, "one group commit");
     describe_counter!("cekpot_contribution_batch_failures_total", "batches retried one by one");
+    describe_counter!("cekpot_contribution_batches_total", "batches written, by path (unlocked or locked)");
     describe_counter!("cekpot_awards_total", "awards paid, by trigger mode");
     describe_counter!("cekpot_jackpot_changes_total", "jackpot configuration changes");
 }

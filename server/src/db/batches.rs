@@ -1,7 +1,13 @@
 //! A group commit's writes, sent to the database as one statement: the
 //! contribution rows, the cycles' new values and meters, and the ledger
-//! posting. The jackpots' locks are held from the batch's first statement to
-//! its commit, so fewer round trips mean a shorter wait for the next batch.
+//! posting. Fewer round trips mean a shorter batch, and the next one starts
+//! sooner.
+//!
+//! The statement checks what it was computed from and aborts itself — every
+//! row it wrote rolls back — when that no longer holds: a cycle that is not
+//! open or not at its expected value (see [`CycleUpdate::expected_value`]), or
+//! an idempotency key stored already. So it can also run on its own, outside
+//! any transaction and without the jackpots' locks, as one atomic statement.
 
 use sqlx::PgConnection;
 
@@ -9,28 +15,53 @@ use super::contributions::{self, ContributionColumns, NewContribution};
 use super::jackpots::{self, CycleColumns, CycleUpdate};
 use super::ledger::{self, Posting, Transfer};
 
-/// Writes everything; answers each row's id in the order given, `None` for a
-/// row whose idempotency key was already stored (the caller then rolls back:
-/// the cycles and the posting counted it).
+/// Why the statement aborted itself. Nothing of it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A cycle changed since it was read (SQLSTATE `CK001`).
+    PoolChanged,
+    /// A row's idempotency key is stored already (SQLSTATE `CK002`).
+    KeyStored,
+}
+
+/// Writes everything, or nothing; answers each row's id in the order given.
 pub async fn write(
     conn: &mut PgConnection,
     batch_id: i64,
     rows: &[NewContribution],
     cycles: &[CycleUpdate],
     transfers: &[Transfer],
-) -> Result<Vec<Option<i64>>, sqlx::Error> {
+) -> Result<Result<Vec<i64>, Refused>, sqlx::Error> {
     let transfers = ledger::consolidate(transfers);
-    let (rows_at, cycles_at, posting_at) = (1, 14, 22);
+    let (rows_at, cycles_at, posting_at, count_at) = (1, 14, 23, 28);
     let sql = format!(
-        "with {}, {}, {} {}",
+        "with {}, {}, {},
+         verdict as (
+             select case
+                 when (select count(*) from cycles) <> ${count_at}
+                     then cekpot_abort('CK001', 'a pool changed since the batch read it')
+                 when (select count(*) from inserted) <> (select count(*) from input)
+                     then cekpot_abort('CK002', 'an idempotency key of the batch is stored already')
+                 else 0 end as ok)
+         select (select ok from verdict),
+                array(select i.id from input
+                        join inserted i on i.jackpot_id = input.jackpot_id
+                                       and i.idempotency_key = input.idempotency_key
+                       order by input.position)",
         contributions::insert_ctes(rows_at),
         jackpots::update_cycles_cte(cycles_at),
         ledger::posting_ctes(posting_at),
-        contributions::INSERTED_IDS,
     );
-    let (rows, cycles, posting) =
+    let (rows, cycle_columns, posting) =
         (ContributionColumns::of(batch_id, rows), CycleColumns::of(cycles), Posting::of(&transfers));
-    let query = posting.bind_as(cycles.bind_as(rows.bind_as(sqlx::query_as::<_, (Option<i64>,)>(&sql))));
-    let ids = query.fetch_all(conn).await?;
-    Ok(ids.into_iter().map(|(id,)| id).collect())
+    let query = sqlx::query_as::<_, (i64, Vec<i64>)>(&sql);
+    let query = posting.bind_as(cycle_columns.bind_as(rows.bind_as(query))).bind(cycles.len() as i64);
+    match query.fetch_one(conn).await {
+        Ok((_, ids)) => Ok(Ok(ids)),
+        Err(error) => match error.as_database_error().and_then(|e| e.code()).as_deref() {
+            Some("CK001") => Ok(Err(Refused::PoolChanged)),
+            Some("CK002") => Ok(Err(Refused::KeyStored)),
+            _ => Err(error),
+        },
+    }
 }

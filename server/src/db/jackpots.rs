@@ -82,6 +82,7 @@ impl TryFrom<JackpotRow> for Jackpot {
 }
 
 /// A locked jackpot with its running cycle and the games it accepts.
+#[derive(Debug, Clone)]
 pub struct LockedJackpot {
     /// The configuration: the next cycle's rules.
     pub jackpot: Jackpot,
@@ -177,6 +178,7 @@ const LOCK_WITH_CYCLES: &str =
 pub struct CycleColumns<'a> {
     ids: Vec<&'a str>,
     numbers: [Vec<i64>; 7],
+    expected: Vec<Option<i64>>,
 }
 
 impl<'a> CycleColumns<'a> {
@@ -193,10 +195,11 @@ impl<'a> CycleColumns<'a> {
                 column(|u| u.meters.pool_shares_micros),
                 column(|u| u.meters.reserve_shares_micros),
             ],
+            expected: updates.iter().map(|u| u.expected_value.map(Amount::micros)).collect(),
         }
     }
 
-    /// Binds the 8 parameters [`update_cycles_cte`] numbers from its `first`.
+    /// Binds the 9 parameters [`update_cycles_cte`] numbers from its `first`.
     pub fn bind_as<'q, O>(
         &'q self,
         query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
@@ -205,7 +208,7 @@ impl<'a> CycleColumns<'a> {
         for column in &self.numbers {
             query = query.bind(column);
         }
-        query
+        query.bind(&self.expected)
     }
 }
 
@@ -216,12 +219,18 @@ pub struct CycleUpdate {
     pub cycle_number: i64,
     pub value: Amount,
     pub meters: CycleMeters,
+    /// The value the update was computed from: when set, the cycle is updated
+    /// only if it still holds exactly that value (and is open, and its jackpot
+    /// active). A write computed without the jackpot's lock says so here.
+    pub expected_value: Option<Amount>,
 }
 
 /// The common table expression `cycles` that applies [`CycleColumns`] bound at
-/// `$first` to `$first + 7`: each cycle's value is set and its meters added to.
+/// `$first` to `$first + 8`: each cycle's value is set and its meters added to,
+/// provided it is open, its jackpot active and its value the expected one. A
+/// caller compares the number of rows in `cycles` with the number of updates.
 pub fn update_cycles_cte(first: usize) -> String {
-    let p: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
+    let p: Vec<String> = (first..first + 9).map(|n| format!("${n}")).collect();
     format!(
         "cycles as (
              update jackpot_cycles c
@@ -232,12 +241,15 @@ pub fn update_cycles_cte(first: usize) -> String {
                     pool_shares_micros = c.pool_shares_micros + u.pool_shares_micros,
                     reserve_shares_micros = c.reserve_shares_micros + u.reserve_shares_micros
                from unnest({}::text[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[],
-                           {}::bigint[], {}::bigint[])
+                           {}::bigint[], {}::bigint[], {}::bigint[])
                     as u(jackpot_id, cycle_number, value_micros, bets_count, bets_micros, contributions_micros,
-                         pool_shares_micros, reserve_shares_micros)
+                         pool_shares_micros, reserve_shares_micros, expected_value_micros)
               where c.jackpot_id = u.jackpot_id and c.cycle_number = u.cycle_number
+                and c.closed_at is null
+                and (u.expected_value_micros is null or c.value_micros = u.expected_value_micros)
+                and exists (select 1 from jackpots j where j.id = c.jackpot_id and j.status = 'active')
              returning c.jackpot_id)",
-        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
     )
 }
 
@@ -248,7 +260,13 @@ pub async fn update_cycles(conn: &mut PgConnection, updates: &[CycleUpdate]) -> 
     }
     let columns = CycleColumns::of(updates);
     let sql = format!("with {} select count(*) from cycles", update_cycles_cte(1));
-    columns.bind_as(sqlx::query_as::<_, (i64,)>(&sql)).fetch_one(conn).await.map(drop)
+    let (updated,) = columns.bind_as(sqlx::query_as::<_, (i64,)>(&sql)).fetch_one(conn).await?;
+    if updated != updates.len() as i64 {
+        // Callers hold the jackpots' locks: a cycle that did not update means
+        // the code and the database disagree.
+        return Err(sqlx::Error::Protocol(format!("{updated} of {} cycles updated", updates.len())));
+    }
+    Ok(())
 }
 
 /// Stores a jackpot's new name, status and rules (the caller holds its lock).

@@ -1,20 +1,29 @@
 //! Group commit. Every spin touches the same shared and mega pools, so writing
 //! each contribution in its own transaction would serialise all of them on
 //! those rows. Instead, contributions that arrive within a short window are
-//! written by one transaction (one multi-row insert, one update per pool), and
-//! each caller is answered only after that transaction has committed.
+//! written together (one multi-row insert, one update per pool, one ledger
+//! posting), and each caller is answered only after that write has committed.
+//!
+//! A batch is first tried from the jackpots as this engine's previous batch
+//! left them, as one self-checking statement (no lock, no transaction: see
+//! [`crate::db::batches`]). When a pool changed meanwhile — another instance,
+//! an award, a configuration change — or the batch needs what only the locked
+//! path does (a drop, a refusal, a stored key), it runs again in a transaction
+//! that locks the jackpots first.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
-
-use crate::db::contributions::BatchIds;
-use crate::db::ledger::{AccountKind, Accounts};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::contribute::{apply_batch, BatchAbort, KeyCheck};
+use super::contribute::{apply_batch, BatchAbort, BatchDone, Footing, KeyCheck};
 use super::{ContributionError, ContributionReceipt, ContributionRequest, EngineFailure};
+use crate::db::contributions::BatchIds;
+use crate::db::jackpots::LockedJackpot;
+use crate::db::ledger::{AccountKind, Accounts};
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
 type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
@@ -39,9 +48,9 @@ pub struct Batcher {
 
 impl Batcher {
     /// Starts the collector task on the current runtime.
-    pub fn start(db: PgPool, accounts: Accounts, batch_ids: BatchIds, limits: BatchLimits) -> Batcher {
+    pub fn start(writer: Writer, limits: BatchLimits) -> Batcher {
         let (queue, receiver) = mpsc::channel(limits.queue_max);
-        tokio::spawn(collect(db, accounts, batch_ids, limits, receiver));
+        tokio::spawn(collect(writer, limits, receiver));
         Batcher { queue }
     }
 
@@ -58,9 +67,7 @@ impl Batcher {
 }
 
 async fn collect(
-    db: PgPool,
-    accounts: Accounts,
-    batch_ids: BatchIds,
+    writer: Writer,
     limits: BatchLimits,
     mut receiver: mpsc::Receiver<(ContributionRequest, Reply)>,
 ) {
@@ -82,27 +89,21 @@ async fn collect(
                 Err(_) => break,
             }
         }
-        let (db, accounts, batch_ids) = (db.clone(), accounts.clone(), batch_ids.clone());
+        let writer = writer.clone();
         tokio::spawn(async move {
-            commit(&db, &accounts, &batch_ids, batch).await;
+            commit(&writer, batch).await;
             drop(permit);
         });
     }
 }
 
-/// Writes the batch in one transaction. If that fails as a whole, each request
-/// is retried alone, so one request that trips the database cannot fail the
-/// others with it.
-async fn commit(
-    db: &PgPool,
-    accounts: &Accounts,
-    batch_ids: &BatchIds,
-    batch: Vec<(ContributionRequest, Reply)>,
-) {
+/// Writes the batch. If that fails as a whole, each request is retried alone,
+/// so one request that trips the database cannot fail the others with it.
+async fn commit(writer: &Writer, batch: Vec<(ContributionRequest, Reply)>) {
     let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     metrics::histogram!("cekpot_contribution_batch_size").record(requests.len() as f64);
     let started = std::time::Instant::now();
-    let result = in_transaction(db, accounts, batch_ids, &requests).await;
+    let result = writer.write(&requests).await;
     metrics::histogram!("cekpot_contribution_batch_seconds").record(started.elapsed());
     match result {
         Ok(outcomes) => {
@@ -120,7 +121,8 @@ async fn commit(
             tracing::warn!(%error, size = requests.len(), "batch failed; retrying its contributions one by one");
             metrics::counter!("cekpot_contribution_batch_failures_total").increment(1);
             for (request, reply) in requests.into_iter().zip(replies) {
-                let result = in_transaction(db, accounts, batch_ids, std::slice::from_ref(&request))
+                let result = writer
+                    .write(std::slice::from_ref(&request))
                     .await
                     .map(|mut outcomes| outcomes.pop().expect("one outcome per request"))
                     .map_err(Arc::new);
@@ -130,47 +132,148 @@ async fn commit(
     }
 }
 
-/// Applies `requests` in one transaction, running it again (up to three times
-/// in all) when the database aborted it for a deadlock or serialization
-/// failure, and once more with the stored keys looked up when a key turned out
-/// to be stored already (a client's retry).
-pub(super) async fn in_transaction(
-    db: &PgPool,
-    accounts: &Accounts,
-    batch_ids: &BatchIds,
-    requests: &[ContributionRequest],
-) -> Result<Vec<Outcome>, sqlx::Error> {
-    // The accounts a batch may need, created (once) before its transaction
-    // holds a connection: creating one inside would take a second connection
-    // while holding the first.
-    for request in requests {
-        accounts.id(AccountKind::GameClearing, &request.game_id, request.currency).await?;
-        accounts.id(AccountKind::PlayerWallet, &request.player_id, request.currency).await?;
+/// Writes batches of contributions for one engine.
+#[derive(Clone)]
+pub struct Writer {
+    db: PgPool,
+    accounts: Accounts,
+    batch_ids: BatchIds,
+    /// `None` where every batch locks (the one-transaction-per-contribution
+    /// baseline).
+    known: Option<Known>,
+}
+
+/// The jackpots as this engine's last batch left them, for the next batch to
+/// be computed from without a lock, and the connections that batch writes on.
+#[derive(Clone)]
+struct Known {
+    db: PgPool,
+    jackpots: Arc<Mutex<HashMap<String, LockedJackpot>>>,
+}
+
+/// Connections for unlocked batches: one batch is in flight at a time (two
+/// leave room for a slow release).
+const UNLOCKED_CONNECTIONS: u32 = 2;
+
+impl Writer {
+    pub fn new(db: PgPool, accounts: Accounts, batch_ids: BatchIds, unlocked_first: bool) -> Writer {
+        // The unlocked statements get connections of their own, taken without
+        // the pool's usual ping: a connection that turns out broken fails the
+        // statement, which then runs locked on the main pool.
+        let unlocked = PgPoolOptions::new()
+            .max_connections(UNLOCKED_CONNECTIONS)
+            .acquire_timeout(db.options().get_acquire_timeout())
+            .test_before_acquire(false)
+            .connect_lazy_with((*db.connect_options()).clone());
+        let known = unlocked_first.then(|| Known { db: unlocked, jackpots: Arc::default() });
+        Writer { db, accounts, batch_ids, known }
     }
-    let batch_id = batch_ids.next().await?;
-    let mut keys = KeyCheck::AssumeNew;
-    let mut attempt = 1;
-    loop {
-        let result = async {
-            let mut tx = db.begin().await?;
-            let outcomes = apply_batch(&mut tx, accounts, batch_id, requests, keys).await?;
-            tx.commit().await?;
-            Ok(outcomes)
+
+    /// Writes `requests` as one batch, all or nothing; answers an outcome per
+    /// request, in order, after the commit.
+    pub async fn write(&self, requests: &[ContributionRequest]) -> Result<Vec<Outcome>, sqlx::Error> {
+        // The accounts a batch may need, created (once) before it holds a
+        // connection: creating one inside a transaction would take a second
+        // connection while holding the first.
+        for request in requests {
+            self.accounts.id(AccountKind::GameClearing, &request.game_id, request.currency).await?;
+            self.accounts.id(AccountKind::PlayerWallet, &request.player_id, request.currency).await?;
         }
-        .await;
+        let batch_id = self.batch_ids.next().await?;
+        if let Some(outcomes) = self.unlocked(batch_id, requests).await {
+            return Ok(outcomes);
+        }
+        let result = self.locked(batch_id, requests).await;
         match result {
-            Ok(outcomes) => return Ok(outcomes),
-            Err(BatchAbort::KeysStored) if keys == KeyCheck::AssumeNew => keys = KeyCheck::LookUp,
-            Err(BatchAbort::KeysStored) => {
-                // Keys are read under the jackpots' locks, and only lock
-                // holders insert: a stored key cannot appear after the read.
-                return Err(sqlx::Error::Protocol("a stored idempotency key appeared under the lock".into()));
+            Ok(done) => {
+                self.remember(done.jackpots);
+                metrics::counter!("cekpot_contribution_batches_total", "path" => "locked").increment(1);
+                Ok(done.outcomes)
             }
-            Err(BatchAbort::Storage(error)) if attempt < 3 && crate::db::is_retryable(&error) => {
-                tracing::warn!(%error, attempt, "contribution transaction aborted; running it again");
-                attempt += 1;
+            Err(error) => {
+                self.forget();
+                Err(error)
             }
-            Err(BatchAbort::Storage(error)) => return Err(error),
+        }
+    }
+
+    /// The batch from the known jackpots, as one statement; `None` when it
+    /// must run locked (nothing was written then).
+    async fn unlocked(&self, batch_id: i64, requests: &[ContributionRequest]) -> Option<Vec<Outcome>> {
+        let Known { db, jackpots } = self.known.as_ref()?;
+        let known = jackpots.lock().expect("the jackpot cache is never poisoned").clone();
+        if known.is_empty() {
+            return None;
+        }
+        let attempt = async {
+            let mut conn = db.acquire().await?;
+            apply_batch(&mut conn, &self.accounts, batch_id, requests, Footing::Cached(&known)).await
+        };
+        match attempt.await {
+            Ok(done) => {
+                self.remember(done.jackpots);
+                metrics::counter!("cekpot_contribution_batches_total", "path" => "unlocked").increment(1);
+                Some(done.outcomes)
+            }
+            Err(abort) => {
+                if let BatchAbort::Storage(error) = abort {
+                    tracing::debug!(%error, "unlocked batch failed; running it locked");
+                }
+                self.forget();
+                None
+            }
+        }
+    }
+
+    /// The batch in a transaction that locks its jackpots, run again (up to
+    /// three times in all) when the database aborted it for a deadlock or
+    /// serialization failure, and once more with the stored keys looked up
+    /// when a key turned out to be stored already (a client's retry).
+    async fn locked(
+        &self,
+        batch_id: i64,
+        requests: &[ContributionRequest],
+    ) -> Result<BatchDone, sqlx::Error> {
+        let mut keys = KeyCheck::AssumeNew;
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let mut tx = self.db.begin().await?;
+                let done =
+                    apply_batch(&mut tx, &self.accounts, batch_id, requests, Footing::Locked(keys)).await?;
+                tx.commit().await?;
+                Ok(done)
+            }
+            .await;
+            match result {
+                Ok(done) => return Ok(done),
+                Err(BatchAbort::KeysStored) if keys == KeyCheck::AssumeNew => keys = KeyCheck::LookUp,
+                Err(BatchAbort::KeysStored | BatchAbort::NeedsLock) => {
+                    // Under the lock, keys are read before the write and
+                    // every pool is as read: neither can happen.
+                    return Err(sqlx::Error::Protocol("a locked batch found its reads outdated".into()));
+                }
+                Err(BatchAbort::Storage(error)) if attempt < 3 && crate::db::is_retryable(&error) => {
+                    tracing::warn!(%error, attempt, "contribution transaction aborted; running it again");
+                    attempt += 1;
+                }
+                Err(BatchAbort::Storage(error)) => return Err(error),
+            }
+        }
+    }
+
+    fn remember(&self, jackpots: Vec<LockedJackpot>) {
+        if let Some(known) = &self.known {
+            let mut known = known.jackpots.lock().expect("the jackpot cache is never poisoned");
+            for jackpot in jackpots {
+                known.insert(jackpot.jackpot.id.clone(), jackpot);
+            }
+        }
+    }
+
+    fn forget(&self) {
+        if let Some(known) = &self.known {
+            known.jackpots.lock().expect("the jackpot cache is never poisoned").clear();
         }
     }
 }

@@ -8,19 +8,24 @@ use sqlx::PgConnection;
 
 use super::cycle::{award_cycle, Books, Winner};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
+use crate::db::awards;
+use crate::db::batches::{self, Refused};
 use crate::db::contributions::{self, NewContribution, StoredContribution};
 use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, LockedJackpot, OpenCycle};
 use crate::db::ledger::{AccountKind, Accounts, Transfer, TransferKind};
-use crate::db::{awards, batches};
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
 
-/// Why a batch stopped. Either way the caller rolls back: nothing is written.
+/// Why a batch stopped. Nothing of it is written (the caller rolls back).
 #[derive(Debug)]
 pub enum BatchAbort {
     /// A request's idempotency key turned out to be stored already; run the
-    /// batch again with [`KeyCheck::LookUp`].
+    /// batch again, locked, with [`KeyCheck::LookUp`].
     KeysStored,
+    /// A batch computed from [`Footing::Cached`] found a pool changed, or met
+    /// what only the locked path answers (an unknown or paused jackpot, a
+    /// refused bet, a drop): run it again, locked.
+    NeedsLock,
     Storage(sqlx::Error),
 }
 
@@ -30,42 +35,76 @@ impl From<sqlx::Error> for BatchAbort {
     }
 }
 
+impl From<Refused> for BatchAbort {
+    fn from(refused: Refused) -> BatchAbort {
+        match refused {
+            Refused::PoolChanged => BatchAbort::NeedsLock,
+            Refused::KeyStored => BatchAbort::KeysStored,
+        }
+    }
+}
+
 /// Whether to read the stored receipts of a batch's keys before applying it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyCheck {
-    /// Assume the keys are new — the usual case — and let the insert find out
-    /// (it skips a stored key, and the batch aborts with
-    /// [`BatchAbort::KeysStored`]): one statement less under the lock.
+    /// Assume the keys are new — the usual case — and let the write find out
+    /// (it aborts with [`BatchAbort::KeysStored`]).
     AssumeNew,
     /// Read the stored receipts first, under the lock; replays get them back.
     LookUp,
 }
 
-/// Applies `requests` in one transaction (the caller's) and answers one outcome
-/// per request, in the same order. Each jackpot is locked for the transaction;
-/// its requests are walked in arrival order, so the contribution that carries a
-/// must-drop pool past its drop point is the one that wins it, and later
-/// requests in the batch feed the next cycle. A request whose idempotency key
-/// is already stored gets the stored receipt back (see [`KeyCheck`]).
+/// What a batch is computed from.
+#[derive(Debug, Clone, Copy)]
+pub enum Footing<'a> {
+    /// The jackpots locked and read in the caller's transaction.
+    Locked(KeyCheck),
+    /// The jackpots as the previous batch of this engine left them — no lock,
+    /// no transaction: the write is one statement that checks every pool is
+    /// still exactly as computed from, and writes nothing otherwise.
+    Cached(&'a HashMap<String, LockedJackpot>),
+}
+
+/// A committed-to-be batch: an outcome per request, in order, and the jackpots
+/// as the batch leaves them (for the next batch's [`Footing::Cached`]).
+pub struct BatchDone {
+    pub outcomes: Vec<Outcome>,
+    pub jackpots: Vec<LockedJackpot>,
+}
+
+/// Applies `requests` and answers one outcome per request, in the same order.
+/// Each jackpot's requests are walked in arrival order, so the contribution
+/// that carries a must-drop pool past its drop point is the one that wins it,
+/// and later requests in the batch feed the next cycle. A request whose
+/// idempotency key is already stored gets the stored receipt back (after a
+/// [`BatchAbort::KeysStored`] and [`KeyCheck::LookUp`]).
 ///
-/// Statements: one to lock and read the jackpots, one that writes the
-/// contributions, the pools and the ledger — plus an award's few when a pool
-/// drops. On `Err` the caller rolls back and nothing of the batch is written.
+/// Statements, locked: one to lock and read the jackpots and one that writes
+/// the contributions, the pools and the ledger — plus an award's few when a
+/// pool drops. Cached: the write alone. On `Err` nothing of the batch is
+/// written (the caller rolls its transaction back).
 pub async fn apply_batch(
     conn: &mut PgConnection,
     accounts: &Accounts,
     batch_id: i64,
     requests: &[ContributionRequest],
-    keys: KeyCheck,
-) -> Result<Vec<Outcome>, BatchAbort> {
+    footing: Footing<'_>,
+) -> Result<BatchDone, BatchAbort> {
     let mut ids: Vec<&str> = requests.iter().map(|r| r.jackpot_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut locked: HashMap<String, LockedJackpot> = jackpots::lock_with_cycles(conn, &ids)
-        .await?
-        .into_iter()
-        .map(|l| (l.jackpot.id.clone(), l))
-        .collect();
+    let (mut locked, keys): (HashMap<String, LockedJackpot>, _) = match footing {
+        Footing::Locked(keys) => {
+            let locked = jackpots::lock_with_cycles(conn, &ids).await?;
+            (locked.into_iter().map(|l| (l.jackpot.id.clone(), l)).collect(), keys)
+        }
+        Footing::Cached(cache) => {
+            let known: Option<HashMap<_, _>> =
+                ids.iter().map(|id| cache.get(*id).map(|l| (id.to_string(), l.clone()))).collect();
+            (known.ok_or(BatchAbort::NeedsLock)?, KeyCheck::AssumeNew)
+        }
+    };
+    let cached = matches!(footing, Footing::Cached(_));
     let fingerprints: Vec<Vec<u8>> = requests.iter().map(ContributionRequest::fingerprint).collect();
     let stored = match keys {
         KeyCheck::LookUp => stored_receipts(conn, requests).await?,
@@ -97,40 +136,53 @@ pub async fn apply_batch(
         first_with_key.insert(key, index);
         match eligibility(request, locked.get(&request.jackpot_id)) {
             Ok(()) => runs.entry(request.jackpot_id.clone()).or_default().push(index),
+            // A refusal read from a cache could be stale: only the locked path refuses.
+            Err(_) if cached => return Err(BatchAbort::NeedsLock),
             Err(error) => results[index] = Some(Err(error)),
         }
     }
     if runs.is_empty() {
-        return Ok(finish(results, repeats));
+        let outcomes = finish(results, repeats);
+        return Ok(BatchDone { outcomes, jackpots: locked.into_values().collect() });
     }
 
     let mut batch = Batch {
         id: batch_id,
         requests,
         fingerprints: &fingerprints,
+        cached,
         results,
         pending: Vec::new(),
         transfers: Vec::new(),
         cycle_updates: Vec::new(),
     };
+    let mut left = Vec::with_capacity(locked.len());
     for (jackpot_id, indexes) in runs {
-        let LockedJackpot { jackpot, cycle, .. } =
-            locked.remove(&jackpot_id).expect("eligible jackpots are locked");
+        let LockedJackpot { jackpot, cycle, games } =
+            locked.remove(&jackpot_id).expect("eligible jackpots are read");
         let books = Books::open(conn, accounts, &jackpot).await?;
-        let mut run = Run { jackpot: &jackpot, books, meters: CycleMeters::default() };
+        let mut run = Run {
+            jackpot: &jackpot,
+            books,
+            meters: CycleMeters::default(),
+            stored_value: cycle.value_micros,
+        };
         let cycle = run.walk(conn, &mut batch, cycle, &indexes).await?;
         batch.cycle_updates.push(CycleUpdate {
             jackpot_id,
             cycle_number: cycle.cycle_number,
             value: Amount::from_micros(cycle.value_micros),
             meters: run.meters,
+            expected_value: Some(Amount::from_micros(run.stored_value)),
         });
         batch.transfers.append(&mut run.books.transfers);
+        left.push(LockedJackpot { jackpot, cycle, games });
     }
+    left.extend(locked.into_values());
     let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
-    let ids = batches::write(conn, batch.id, &rows, &batch.cycle_updates, &batch.transfers).await?;
-    batch.record(indexes, &rows, ids)?;
-    Ok(finish(batch.results, repeats))
+    let ids = batches::write(conn, batch.id, &rows, &batch.cycle_updates, &batch.transfers).await??;
+    batch.record(indexes, &rows, ids.into_iter().map(Some).collect())?;
+    Ok(BatchDone { outcomes: finish(batch.results, repeats), jackpots: left })
 }
 
 fn finish(mut results: Vec<Option<Outcome>>, repeats: Vec<(usize, usize)>) -> Vec<Outcome> {
@@ -213,6 +265,8 @@ struct Batch<'a> {
     id: i64,
     requests: &'a [ContributionRequest],
     fingerprints: &'a [Vec<u8>],
+    /// Computed from [`Footing::Cached`]: refusals and drops need the lock.
+    cached: bool,
     results: Vec<Option<Outcome>>,
     /// Accepted contributions not inserted yet, with their request's index.
     pending: Vec<(usize, NewContribution)>,
@@ -250,6 +304,9 @@ struct Run<'a> {
     books: Books,
     /// What the open cycle's rows not yet written add to it.
     meters: CycleMeters,
+    /// The open cycle's value as the database holds it before the batch's
+    /// write (the write checks it is still so).
+    stored_value: i64,
 }
 
 impl Run<'_> {
@@ -265,7 +322,9 @@ impl Run<'_> {
         for &index in indexes {
             let request = &batch.requests[index];
             let applied = match pool.contribute(&cycle.rules, request.bet) {
+                Ok(applied) if applied.drops && batch.cached => return Err(BatchAbort::NeedsLock),
                 Ok(applied) => applied,
+                Err(_) if batch.cached => return Err(BatchAbort::NeedsLock),
                 Err(rejected) => {
                     batch.results[index] = Some(Err(ContributionError::Rejected(rejected)));
                     continue;
@@ -292,6 +351,7 @@ impl Run<'_> {
                 }
                 cycle = next;
                 pool = pool_of(&cycle);
+                self.stored_value = cycle.value_micros;
             }
         }
         cycle.value_micros = pool.value.micros();

@@ -168,6 +168,7 @@ pub(super) async fn award_cycle(
         cycle_number: cycle.cycle_number,
         value: awarded_amount,
         meters: *meters,
+        expected_value: None,
     };
     jackpots::update_cycles(conn, &[update]).await?;
     jackpots::close_cycle(conn, &jackpot.id, cycle.cycle_number).await?;

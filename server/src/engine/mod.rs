@@ -54,7 +54,8 @@ impl From<sqlx::Error> for EngineFailure {
 pub struct Engine {
     db: sqlx::PgPool,
     accounts: Accounts,
-    batch_ids: BatchIds,
+    /// Writes contributions: through the batcher, or directly (the baseline).
+    writer: batcher::Writer,
     batcher: Option<batcher::Batcher>,
 }
 
@@ -62,10 +63,10 @@ impl Engine {
     /// With `CommitMode::GroupCommit`, starts the batcher on the current runtime.
     pub fn new(db: sqlx::PgPool, mode: CommitMode, limits: BatchLimits) -> Engine {
         let accounts = Accounts::new(db.clone());
-        let batch_ids = BatchIds::new(db.clone());
-        let batcher = (mode == CommitMode::GroupCommit)
-            .then(|| batcher::Batcher::start(db.clone(), accounts.clone(), batch_ids.clone(), limits));
-        Engine { db, accounts, batch_ids, batcher }
+        let grouped = mode == CommitMode::GroupCommit;
+        let writer = batcher::Writer::new(db.clone(), accounts.clone(), BatchIds::new(db.clone()), grouped);
+        let batcher = grouped.then(|| batcher::Batcher::start(writer.clone(), limits));
+        Engine { db, accounts, writer, batcher }
     }
 
     /// Answers after the contribution's transaction has committed.
@@ -76,13 +77,7 @@ impl Engine {
         let outcome = match &self.batcher {
             Some(batcher) => batcher.contribute(request).await?,
             None => {
-                let mut outcomes = batcher::in_transaction(
-                    &self.db,
-                    &self.accounts,
-                    &self.batch_ids,
-                    std::slice::from_ref(&request),
-                )
-                .await?;
+                let mut outcomes = self.writer.write(std::slice::from_ref(&request)).await?;
                 outcomes.pop().expect("one outcome per request")
             }
         };

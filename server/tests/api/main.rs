@@ -6,6 +6,7 @@ mod engine_load;
 mod errors;
 mod health;
 mod helpers;
+mod instances;
 mod jackpots;
 mod pages;
 mod service;
