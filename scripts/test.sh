@@ -48,11 +48,11 @@ e2e() (
 
 run_step "format (cargo fmt --check)" cargo fmt --all -- --check
 run_step "lint the server build (clippy, ssr)" \
-  cargo clippy --locked -p domain -p app -p server --all-targets -- -D warnings
+  cargo clippy --locked -p domain -p app -p server -p cekpot-client --all-targets -- -D warnings
 run_step "lint the browser build (clippy, hydrate, wasm32)" \
   cargo clippy --locked --target wasm32-unknown-unknown -p app -p frontend --features app/hydrate,frontend/hydrate -- -D warnings
 run_step "unit and integration tests (PostgreSQL + Redis)" \
-  cargo test --locked -p domain -p app -p server
+  cargo test --locked -p domain -p app -p server -p cekpot-client
 run_step "client-only build (trunk build)" trunk build
 run_step "release build of the site (cargo leptos build --release)" cargo leptos build --release
 run_step "browser tests (Playwright, Chromium 390x844)" e2e

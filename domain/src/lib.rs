@@ -1,4 +1,5 @@
-//! Cekpot's domain: the rules of money and jackpots, free of I/O.
+//! Cekpot's domain: the rules of money and jackpots, and the signing of
+//! service requests, free of I/O.
 //!
 //! Nothing here talks to a database, a network or a clock, so every rule can be
 //! tested exhaustively (tables and property tests) and compiled to WebAssembly
@@ -7,3 +8,4 @@
 pub mod fairness;
 pub mod jackpot;
 pub mod money;
+pub mod signing;
