@@ -94,6 +94,18 @@ pub enum ErrorCode {
     /// A configuration change is invalid (rules that do not hold together, a
     /// value out of range) or changes nothing.
     InvalidJackpotConfig,
+    /// A signature header of the service API is missing or malformed.
+    MissingSignature,
+    /// The key id is not configured.
+    UnknownKey,
+    /// The request's timestamp is more than 300 s from the server's clock.
+    StaleTimestamp,
+    /// The request nonce was used before within the timestamp window.
+    ReplayedNonce,
+    /// The signature does not match the request.
+    BadSignature,
+    /// The key's role does not allow this request.
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -123,6 +135,12 @@ impl ErrorCode {
             ErrorCode::CycleNotOpen => "cycle_not_open",
             ErrorCode::AwardNotAllowed => "award_not_allowed",
             ErrorCode::InvalidJackpotConfig => "invalid_jackpot_config",
+            ErrorCode::MissingSignature => "missing_signature",
+            ErrorCode::UnknownKey => "unknown_key",
+            ErrorCode::StaleTimestamp => "stale_timestamp",
+            ErrorCode::ReplayedNonce => "replayed_nonce",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::Forbidden => "forbidden",
         }
     }
 }
@@ -158,6 +176,12 @@ mod tests {
             ErrorCode::CycleNotOpen,
             ErrorCode::AwardNotAllowed,
             ErrorCode::InvalidJackpotConfig,
+            ErrorCode::MissingSignature,
+            ErrorCode::UnknownKey,
+            ErrorCode::StaleTimestamp,
+            ErrorCode::ReplayedNonce,
+            ErrorCode::BadSignature,
+            ErrorCode::Forbidden,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

@@ -20,6 +20,9 @@ const WARM_UP: usize = 2_000;
 /// Override with `BENCH_CONTRIBUTIONS` for a quicker look.
 const MEASURED_DEFAULT: usize = 40_000;
 const JACKPOTS: [&str; 3] = ["cekpot-mega", "caspian-shared", "lucky-sevens"];
+/// The load generator signs every request, as a game provider does.
+const BENCH_KEY: &str = "bench-provider";
+const BENCH_SECRET: &str = "bench-secret-not-for-production";
 
 struct Figures {
     mode: &'static str,
@@ -100,6 +103,10 @@ fn start_server(database_url: &str, port: u16, mode: &str) -> anyhow::Result<Chi
         .env_remove("REDIS_URL")
         .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("CEKPOT_ENGINE__MODE", mode)
+        .env(
+            "CEKPOT_SERVICE__KEYS",
+            format!(r#"[{{id="{BENCH_KEY}",secret="{BENCH_SECRET}",role="game_service"}}]"#),
+        )
         .env("CEKPOT_DATABASE__MAX_CONNECTIONS", "32")
         .env("CEKPOT_LOG__FILTER", "warn")
         .stdout(Stdio::null())
@@ -145,10 +152,11 @@ async fn batch_totals(port: u16) -> anyhow::Result<BatchTotals> {
 /// Sends `count` contributions from 64 clients; answers each one's latency.
 async fn run_load(port: u16, phase: &'static str, count: usize) -> anyhow::Result<Vec<Duration>> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
+    let signer = cekpot_client::Signer::new(BENCH_KEY, BENCH_SECRET.as_bytes().to_vec());
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(CLIENTS);
     for _ in 0..CLIENTS {
-        let (client, next) = (client.clone(), next.clone());
+        let (client, next, signer) = (client.clone(), next.clone(), signer.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(count / CLIENTS + 1);
             loop {
@@ -157,19 +165,22 @@ async fn run_load(port: u16, phase: &'static str, count: usize) -> anyhow::Resul
                     return Ok::<_, anyhow::Error>(latencies);
                 }
                 let jackpot = JACKPOTS[n % JACKPOTS.len()];
-                let body = serde_json::json!({
+                let body = serde_json::to_vec(&serde_json::json!({
                     "gameId": "cekpot-slot",
                     "playerId": format!("bench-{}", n % 1_000),
                     "betAmount": "1.00",
                     "currency": "EUR",
-                });
+                }))?;
+                let path = format!("/jackpot/{jackpot}/contribute");
                 let sent = Instant::now();
-                let response = client
-                    .post(format!("http://127.0.0.1:{port}/jackpot/{jackpot}/contribute"))
+                let mut request = client
+                    .post(format!("http://127.0.0.1:{port}{path}"))
                     .header("idempotency-key", format!("{phase}-{n}"))
-                    .json(&body)
-                    .send()
-                    .await?;
+                    .header("content-type", "application/json");
+                for (name, value) in signer.headers("POST", &path, &body) {
+                    request = request.header(name, value);
+                }
+                let response = request.body(body).send().await?;
                 if !response.status().is_success() {
                     bail!("contribution {n} answered {}", response.status());
                 }

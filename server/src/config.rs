@@ -41,6 +41,9 @@ queue_max = 20000
 [reconciliation]
 interval_s = 3600
 
+[service]
+keys = []
+
 [site]
 root = "target/site"
 pkg_dir = "pkg"
@@ -61,6 +64,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub engine: EngineSettings,
     pub reconciliation: ReconciliationSettings,
+    pub service: ServiceSettings,
     pub site: SiteSettings,
     pub demo: DemoSettings,
     pub log: LogSettings,
@@ -86,6 +90,36 @@ pub struct DatabaseSettings {
     /// How long a request waits for a free connection before answering 503.
     pub acquire_timeout_ms: u64,
     pub migrate_on_start: bool,
+}
+
+/// Who may call the jackpot service API (`docs/SIGNING.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    /// Every active key. A caller may have several at once, so a secret is
+    /// rotated by adding a key, moving traffic to it, then removing the old one.
+    pub keys: Vec<ServiceKey>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceKey {
+    /// Sent in `X-Cekpot-Key-Id`; recorded as who made a change.
+    pub id: String,
+    pub secret: SecretString,
+    pub role: Role,
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads only.
+    Readonly,
+    /// Reads, contributions and provider awards.
+    GameService,
+    /// Everything: also configuration changes, reconciliation runs, rollbacks.
+    Admin,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,11 +263,36 @@ mod tests {
             jail.clear_env();
             jail.set_env("DATABASE_URL", "postgres://app:hunter2@db/cekpot");
             jail.set_env("REDIS_URL", "redis://:sesame@cache:6379");
+            jail.set_env(
+                "CEKPOT_SERVICE__KEYS",
+                r#"[{id="provider-a",secret="open-says-me",role="game_service"}]"#,
+            );
             let settings = Settings::load().map_err(|e| e.to_string())?;
             let debug = format!("{settings:?}");
             assert!(!debug.contains("hunter2"), "{debug}");
             assert!(!debug.contains("sesame"), "{debug}");
+            assert!(!debug.contains("open-says-me"), "{debug}");
             assert!(debug.contains("REDACTED"), "{debug}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn service_keys_come_from_the_environment_as_a_list() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env(
+                "CEKPOT_SERVICE__KEYS",
+                r#"[{id="ops-1",secret="s1",role="admin"},{id="feed-1",secret="s2",role="readonly"}]"#,
+            );
+            let settings = Settings::load().map_err(|e| e.to_string())?;
+            let keys: Vec<(&str, &str, Role)> = settings
+                .service
+                .keys
+                .iter()
+                .map(|k| (k.id.as_str(), k.secret.expose_secret(), k.role))
+                .collect();
+            assert_eq!(keys, vec![("ops-1", "s1", Role::Admin), ("feed-1", "s2", Role::Readonly)]);
             Ok(())
         });
     }

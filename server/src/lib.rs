@@ -9,6 +9,7 @@ pub mod demo;
 pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod nonces;
 pub mod reconciliation;
 pub mod startup;
 pub mod state;

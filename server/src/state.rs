@@ -9,12 +9,15 @@ use sqlx::PgPool;
 use crate::cache::Redis;
 use crate::config::Settings;
 use crate::engine::Engine;
+use crate::nonces::Nonces;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub redis: Option<Redis>,
     pub engine: Engine,
+    /// Request nonces of signed service requests (Redis, or this process).
+    pub nonces: Nonces,
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
 }

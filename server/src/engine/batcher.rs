@@ -31,7 +31,8 @@ type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
 /// How the batcher groups contributions.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimits {
-    /// How long the first contribution of a batch waits for company.
+    /// How long the first contribution of a batch waits for company when no
+    /// batch is in flight (under load, the batch in flight is the wait).
     pub window: Duration,
     /// The most contributions one transaction writes.
     pub size_max: usize,
@@ -74,15 +75,22 @@ async fn collect(
     let permits = Arc::new(Semaphore::new(limits.in_flight_max));
     while let Some(first) = receiver.recv().await {
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + limits.window;
-        while batch.len() < limits.size_max {
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(item)) => batch.push(item),
-                Ok(None) | Err(_) => break,
+        let permit = match permits.clone().try_acquire_owned() {
+            // A slot is free: wait the window for company.
+            Ok(permit) => {
+                let deadline = tokio::time::Instant::now() + limits.window;
+                while batch.len() < limits.size_max {
+                    match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                        Ok(Some(item)) => batch.push(item),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                permit
             }
-        }
-        // Wait for a free slot while more contributions queue up behind.
-        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+            // Every slot is busy: the batch in flight is the window, and the
+            // next one goes the moment it is done, with whatever queued up.
+            Err(_) => permits.clone().acquire_owned().await.expect("the semaphore is never closed"),
+        };
         while batch.len() < limits.size_max {
             match receiver.try_recv() {
                 Ok(item) => batch.push(item),

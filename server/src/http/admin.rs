@@ -1,9 +1,9 @@
-//! Operator endpoints. (Signed requests and the `admin` role guard them once
-//! the service API is signed.)
+//! Operator endpoints: signed requests with the `admin` role only (see
+//! [`super::signed`]).
 
 use axum::extract::{Path, State};
 use axum::routing::{patch, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use domain::jackpot::{Rules, Status, TriggerMode};
 use domain::money::{Amount, Rate, MICROS_PER_UNIT};
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorCode};
 use super::extract::ApiJson;
 use super::service::jackpot_not_found;
+use super::signed::Caller;
 use crate::engine::{ChangeReceipt, ConfigError, JackpotEdit};
 use crate::reconciliation::{self, Report, Trigger};
 use crate::state::AppState;
@@ -19,8 +20,6 @@ use crate::state::AppState;
 const MAX_VALUE_LIMIT: Amount = Amount::from_micros(1_000_000_000 * MICROS_PER_UNIT);
 const NAME_LENGTH_MAX: usize = 80;
 const REASON_LENGTH_MAX: usize = 500;
-/// Who changed a configuration, until signed requests name the admin's key.
-const UNSIGNED_ADMIN: &str = "admin (unsigned)";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -107,6 +106,7 @@ impl From<ChangeReceipt> for ChangeView {
 /// Changes a jackpot's name, status or rules. Rules apply from the next cycle.
 async fn configure(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ConfigureBody>,
 ) -> Result<Json<ChangeView>, ApiError> {
@@ -140,7 +140,7 @@ async fn configure(
         min_bet: body.min_bet,
         trigger_mode: body.trigger_mode,
     };
-    match state.engine.configure(&id, &edit, UNSIGNED_ADMIN, reason).await? {
+    match state.engine.configure(&id, &edit, &caller.key_id, reason).await? {
         Ok(receipt) => Ok(Json(receipt.into())),
         Err(ConfigError::JackpotNotFound) => Err(jackpot_not_found(&id)),
         Err(error) => Err(invalid(error.to_string())),

@@ -48,6 +48,12 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::CycleNotOpen => StatusCode::CONFLICT,
         ErrorCode::AwardNotAllowed => StatusCode::CONFLICT,
         ErrorCode::InvalidJackpotConfig => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::MissingSignature
+        | ErrorCode::UnknownKey
+        | ErrorCode::StaleTimestamp
+        | ErrorCode::ReplayedNonce
+        | ErrorCode::BadSignature => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
     }
 }
 

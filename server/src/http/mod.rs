@@ -8,6 +8,7 @@ mod health;
 mod jackpots;
 mod pages;
 mod service;
+pub mod signed;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
@@ -32,8 +33,12 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new().merge(jackpots::router()).fallback(api_not_found);
     let routes = Router::new()
         .merge(health::router())
-        .merge(service::router())
-        .merge(admin::router())
+        .merge(
+            // The jackpot service API: signed requests only.
+            service::router()
+                .merge(admin::router())
+                .route_layer(axum::middleware::from_fn_with_state(state.clone(), signed::verify)),
+        )
         .nest("/api", api)
         .merge(pages::router(&state))
         .method_not_allowed_fallback(method_not_allowed)

@@ -8,14 +8,15 @@ use sqlx::PgPool;
 use crate::helpers::{spawn_app, TestApp};
 use crate::service::{assert_books_balance, bet, claim, contribute, provider_jackpot, scalar};
 
-async fn configure(app: &TestApp, jackpot: &str, body: Value) -> (u16, Value) {
+pub async fn configure(app: &TestApp, jackpot: &str, body: Value) -> (u16, Value) {
     let response =
-        app.client.patch(app.url(&format!("/admin/jackpots/{jackpot}"))).json(&body).send().await.unwrap();
+        app.service("test-admin").patch(&format!("/admin/jackpots/{jackpot}"), &body).await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
 async fn show(app: &TestApp, jackpot: &str) -> Value {
-    app.get(&format!("/jackpot/{jackpot}")).await.json().await.unwrap()
+    let response = app.service("test-readonly").get(&format!("/jackpot/{jackpot}")).await.unwrap();
+    response.json().await.unwrap()
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -73,7 +74,7 @@ async fn new_rules_wait_for_the_next_cycle(pool: PgPool) {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(changed_by, "admin (unsigned)");
+    assert_eq!(changed_by, "test-admin", "the signing key is who changed it");
     assert_eq!(
         (before["contributionRatePpm"].as_i64(), after["contributionRatePpm"].as_i64()),
         (Some(10_000), Some(20_000))
@@ -142,8 +143,9 @@ async fn the_mismatch_ratio_of_the_latest_reconciliation_is_a_metric(pool: PgPoo
     crate::helpers::wait_until_serving(port).await;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
+    let admin = crate::helpers::service_client(&base, "test-admin");
     let reconcile = || async {
-        let response = client.post(format!("{base}/admin/reconciliations")).send().await.unwrap();
+        let response = admin.send(reqwest::Method::POST, "/admin/reconciliations", None, None).await.unwrap();
         assert_eq!(response.status(), 200);
         response.json::<Value>().await.unwrap()
     };

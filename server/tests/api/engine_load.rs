@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use crate::helpers::{free_port, spawn_app, start_server_binary, wait_until_serving};
+use crate::helpers::{free_port, service_client, spawn_app, start_server_binary, wait_until_serving};
 use crate::service::{assert_books_balance, create_jackpot, JackpotSpec};
 
 const CLIENTS: usize = 32;
@@ -38,25 +38,18 @@ async fn ten_thousand_contributions_from_32_clients_on_two_instances_add_up_exac
         .await
         .unwrap();
     let instances = [first, spawn_app(second_pool).await];
-    let client = reqwest::Client::new();
     let targets = ["cekpot-mega", "storm"];
 
     let mut tasks = Vec::new();
     for worker in 0..CLIENTS {
-        let client = client.clone();
-        let bases: Vec<String> = instances.iter().map(|app| app.address.clone()).collect();
+        let clients: Vec<_> = instances.iter().map(|app| app.service("test-game")).collect();
         tasks.push(tokio::spawn(async move {
             let mut answers = Vec::new();
             for n in (worker..CONTRIBUTIONS).step_by(CLIENTS) {
                 let jackpot = targets[n % 2];
-                let url = format!("{}/jackpot/{jackpot}/contribute", bases[n % bases.len()]);
-                let response = client
-                    .post(url)
-                    .header("idempotency-key", format!("load-{n}"))
-                    .json(&body(n))
-                    .send()
-                    .await
-                    .unwrap();
+                let path = format!("/jackpot/{jackpot}/contribute");
+                let response =
+                    clients[n % clients.len()].post(&path, &body(n), &format!("load-{n}")).await.unwrap();
                 assert_eq!(response.status(), 200, "contribution {n}");
                 answers.push(response.json::<Value>().await.unwrap());
             }
@@ -117,7 +110,7 @@ async fn a_server_killed_under_load_loses_nothing_it_acknowledged_and_retries_ap
     let mut server = start_server_binary(&pool, port);
     wait_until_serving(port).await;
 
-    let client = reqwest::Client::new();
+    let client = service_client(&format!("http://127.0.0.1:{port}"), "test-game");
     let keys: Vec<String> = (0..4_000).map(|n| format!("kill-{n}")).collect();
     let mut tasks = Vec::new();
     for worker in 0..16 {
@@ -126,8 +119,7 @@ async fn a_server_killed_under_load_loses_nothing_it_acknowledged_and_retries_ap
         tasks.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             for n in (worker..keys.len()).step_by(16) {
-                let url = format!("http://127.0.0.1:{port}/jackpot/cekpot-mega/contribute");
-                let sent = client.post(url).header("idempotency-key", &keys[n]).json(&body(n)).send().await;
+                let sent = client.post("/jackpot/cekpot-mega/contribute", &body(n), &keys[n]).await;
                 match sent {
                     Ok(response) if response.status() == 200 => {
                         acknowledged.push((n, response.json::<Value>().await.unwrap()));
@@ -160,10 +152,10 @@ async fn a_server_killed_under_load_loses_nothing_it_acknowledged_and_retries_ap
     let port = free_port();
     let mut server = start_server_binary(&pool, port);
     wait_until_serving(port).await;
+    let client = service_client(&format!("http://127.0.0.1:{port}"), "test-game");
     let mut replays = HashMap::new();
     for (n, key) in keys.iter().enumerate() {
-        let url = format!("http://127.0.0.1:{port}/jackpot/cekpot-mega/contribute");
-        let response = client.post(url).header("idempotency-key", key).json(&body(n)).send().await.unwrap();
+        let response = client.post("/jackpot/cekpot-mega/contribute", &body(n), key).await.unwrap();
         assert_eq!(response.status(), 200);
         replays.insert(n, response.json::<Value>().await.unwrap());
     }

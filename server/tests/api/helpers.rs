@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use figment::providers::{Format, Toml};
 use figment::Figment;
-use server::config::{Settings, DEFAULTS};
+use server::config::{Role, ServiceKey, Settings, DEFAULTS};
 use server::startup::Application;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -28,6 +28,34 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("the server answers")
     }
+
+    /// A client of the service API that signs with one of [`TEST_KEYS`].
+    pub fn service(&self, key_id: &str) -> cekpot_client::Client {
+        service_client(&self.address, key_id)
+    }
+}
+
+/// The service keys every test server has: (key id, role); each secret is
+/// `<key id>-secret`.
+pub const TEST_KEYS: [(&str, Role); 3] =
+    [("test-admin", Role::Admin), ("test-game", Role::GameService), ("test-readonly", Role::Readonly)];
+
+/// `TEST_KEYS` as `CEKPOT_SERVICE__KEYS` spells them, for a server binary.
+pub fn test_keys_env() -> String {
+    let keys: Vec<String> = TEST_KEYS
+        .iter()
+        .map(|(id, role)| {
+            let role = serde_json::to_value(role).unwrap();
+            format!("{{id=\"{id}\",secret=\"{id}-secret\",role={role}}}")
+        })
+        .collect();
+    format!("[{}]", keys.join(","))
+}
+
+/// A signing client for the server at `base` (`http://127.0.0.1:port`).
+pub fn service_client(base: &str, key_id: &str) -> cekpot_client::Client {
+    let signer = cekpot_client::Signer::new(key_id, format!("{key_id}-secret").into_bytes());
+    cekpot_client::Client::new(base, signer)
 }
 
 impl Drop for TestApp {
@@ -45,6 +73,10 @@ pub fn test_settings() -> Settings {
     settings.http.addr = "127.0.0.1:0".parse().unwrap();
     settings.http.shutdown_grace_ms = 1_000;
     settings.database.migrate_on_start = false; // #[sqlx::test] has migrated
+    settings.service.keys = TEST_KEYS
+        .iter()
+        .map(|(id, role)| ServiceKey { id: (*id).into(), secret: format!("{id}-secret").into(), role: *role })
+        .collect();
     settings
 }
 
@@ -177,6 +209,7 @@ pub fn start_server_binary(pool: &PgPool, port: u16) -> std::process::Child {
         .env_remove("REDIS_URL")
         .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("CEKPOT_LOG__FORMAT", "json")
+        .env("CEKPOT_SERVICE__KEYS", test_keys_env())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -6,6 +6,7 @@ use domain::money::Amount;
 use serde_json::json;
 use sqlx::PgPool;
 
+use crate::admin::configure;
 use crate::helpers::spawn_app;
 use crate::service::{assert_books_balance, bet, claim, contribute, provider_jackpot};
 
@@ -39,13 +40,13 @@ async fn a_pause_or_an_award_on_one_instance_holds_on_the_other(pool: PgPool) {
 
     // Paused through b: a refuses at once, though its last batch saw it active.
     let pause = json!({ "status": "paused", "reason": "checking a complaint" });
-    let response = b.client.patch(b.url("/admin/jackpots/provider-pot")).json(&pause).send().await.unwrap();
-    assert_eq!(response.status(), 200);
+    let (status, _) = configure(&b, "provider-pot", pause).await;
+    assert_eq!(status, 200);
     let (status, body) = contribute(&a, "provider-pot", "k-2", bet("any-game", "10")).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("jackpot_paused")));
     let resume = json!({ "status": "active", "reason": "complaint closed" });
-    let response = b.client.patch(b.url("/admin/jackpots/provider-pot")).json(&resume).send().await.unwrap();
-    assert_eq!(response.status(), 200);
+    let (status, _) = configure(&b, "provider-pot", resume).await;
+    assert_eq!(status, 200);
 
     // Awarded through b: a's next contribution goes to cycle 2, from its seed.
     let (status, award) =

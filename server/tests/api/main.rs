@@ -11,3 +11,4 @@ mod jackpots;
 mod pages;
 mod service;
 mod shutdown;
+mod signing;

@@ -49,25 +49,20 @@ pub async fn create_jackpot(pool: &PgPool, spec: JackpotSpec) {
     tx.commit().await.unwrap();
 }
 
+/// Contributes as a game service (the `test-game` key).
 pub async fn contribute(app: &TestApp, jackpot: &str, key: &str, body: Value) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url(&format!("/jackpot/{jackpot}/contribute")))
-        .header("idempotency-key", key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/jackpot/{jackpot}/contribute");
+    let response = app.service("test-game").post(&path, &body, key).await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
 pub async fn claim(app: &TestApp, jackpot: &str, key: &str, body: Value) -> (u16, Value) {
-    post_claim(app.client.clone(), app.url(&format!("/jackpot/{jackpot}/award")), key.to_owned(), body).await
+    post_claim(app.service("test-game"), format!("/jackpot/{jackpot}/award"), key.to_owned(), body).await
 }
 
 /// Owns its arguments, so it can be spawned many times at once.
-async fn post_claim(client: reqwest::Client, url: String, key: String, body: Value) -> (u16, Value) {
-    let response = client.post(url).header("idempotency-key", key).json(&body).send().await.unwrap();
+async fn post_claim(client: cekpot_client::Client, path: String, key: String, body: Value) -> (u16, Value) {
+    let response = client.post(&path, &body, &key).await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
@@ -106,7 +101,8 @@ async fn a_contribution_takes_the_configured_share_and_grows_the_pool(pool: PgPo
     assert_eq!(body["cycle"], 1);
     assert_eq!(body["award"], Value::Null);
 
-    let detail: Value = app.get("/jackpot/cekpot-mega").await.json().await.unwrap();
+    let detail: Value =
+        app.service("test-readonly").get("/jackpot/cekpot-mega").await.unwrap().json().await.unwrap();
     assert_eq!(detail["value"], "10000.003375");
     assert_eq!(detail["meters"]["qualifyingBets"], 1);
     assert_eq!(detail["meters"]["contributions"], "0.00375");
@@ -161,11 +157,10 @@ async fn bad_contributions_get_a_stable_code_and_write_nothing(pool: PgPool) {
         assert_eq!((actual, answer["code"].as_str()), (status, Some(code)), "{jackpot} {body}");
     }
 
+    let body = serde_json::to_vec(&bet("cekpot-slot", "1")).unwrap();
     let no_key = app
-        .client
-        .post(app.url("/jackpot/cekpot-mega/contribute"))
-        .json(&bet("cekpot-slot", "1"))
-        .send()
+        .service("test-game")
+        .send(reqwest::Method::POST, "/jackpot/cekpot-mega/contribute", Some(body), None)
         .await
         .unwrap();
     assert_eq!(no_key.status(), 400);
@@ -242,7 +237,8 @@ async fn a_must_drop_pool_is_won_by_the_contribution_that_crosses_its_drop_point
     assert_eq!(award["contributionId"], body["contributionId"]);
     assert_eq!(award["playerId"], "player-1");
 
-    let detail: Value = app.get("/jackpot/quick-drop").await.json().await.unwrap();
+    let detail: Value =
+        app.service("test-readonly").get("/jackpot/quick-drop").await.unwrap().json().await.unwrap();
     assert_eq!(
         (detail["cycle"].as_i64(), detail["value"].as_str()),
         (Some(2), Some("1.00")),
@@ -281,10 +277,10 @@ async fn fifty_simultaneous_claims_on_one_cycle_pay_exactly_one(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     provider_jackpot(&pool).await;
     contribute(&app, "provider-pot", "c-1", bet("any-game", "100")).await;
-    let url = app.url("/jackpot/provider-pot/award");
+    let path = "/jackpot/provider-pot/award".to_owned();
     let claims = (0..50).map(|n| {
         let body = json!({ "playerId": format!("player-{n}"), "sessionId": format!("s-{n}"), "cycle": 1 });
-        post_claim(app.client.clone(), url.clone(), format!("claim-{n}"), body)
+        post_claim(app.service("test-game"), path.clone(), format!("claim-{n}"), body)
     });
     let answers = futures_join_all(claims).await;
     let winners: Vec<&Value> =
@@ -300,7 +296,7 @@ async fn fifty_simultaneous_claims_on_one_cycle_pay_exactly_one(pool: PgPool) {
     assert_eq!(scalar(&pool, "select count(*) from jackpot_awards").await, 1);
     assert_eq!(scalar(&pool, "select count(*) from jackpot_award_claims").await, 50);
     assert_eq!(scalar(&pool, "select count(*) from jackpot_award_claims where outcome = 'won'").await, 1);
-    let all: Value = app.get("/jackpots").await.json().await.unwrap();
+    let all: Value = app.service("test-readonly").get("/jackpots").await.unwrap().json().await.unwrap();
     let jackpots = all["jackpots"].as_array().unwrap();
     assert_eq!(jackpots.len(), 4, "the three demo jackpots and this one");
     for jackpot in jackpots {
@@ -315,11 +311,12 @@ async fn one_key_sent_fifty_times_at_once_pays_once_and_answers_alike(pool: PgPo
     let app = spawn_app(pool.clone()).await;
     provider_jackpot(&pool).await;
     let body = json!({ "playerId": "player-7", "sessionId": "s-7", "cycle": 1 });
-    let url = app.url("/jackpot/provider-pot/award");
-    let answers = futures_join_all(
-        (0..50).map(|_| post_claim(app.client.clone(), url.clone(), "same-key".to_owned(), body.clone())),
-    )
-    .await;
+    let path = "/jackpot/provider-pot/award".to_owned();
+    let answers =
+        futures_join_all((0..50).map(|_| {
+            post_claim(app.service("test-game"), path.clone(), "same-key".to_owned(), body.clone())
+        }))
+        .await;
     assert!(answers.iter().all(|answer| answer == &answers[0]), "50 identical answers");
     assert_eq!(answers[0].0, 200);
     assert_eq!(answers[0].1["awardedAmount"], "50.00");
