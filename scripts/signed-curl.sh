@@ -8,7 +8,7 @@
 # The base URL is $CEKPOT_URL (default http://127.0.0.1:3000).
 set -euo pipefail
 : "${CEKPOT_KEY_ID:?set CEKPOT_KEY_ID to your key id}"
-: "${CEKPOT_SECRET:?set CEKPOT_SECRET to your key's secret}"
+: "${CEKPOT_SECRET:?set CEKPOT_SECRET to the secret of your key}"
 method=$1 target=$2 body=${3:-}
 shift $(($# < 3 ? $# : 3))
 path=${target%%\?*}

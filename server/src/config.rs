@@ -122,6 +122,16 @@ pub enum Role {
     Admin,
 }
 
+impl Role {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Readonly => "readonly",
+            Role::GameService => "game_service",
+            Role::Admin => "admin",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {

@@ -89,7 +89,12 @@ pub async fn verify(
     if !allows(key.role, &parts.method, parts.uri.path()) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
-            format!("the key's role ({:?}) does not allow {} {}", key.role, parts.method, parts.uri.path()),
+            format!(
+                "the key's role ({}) does not allow {} {}",
+                key.role.as_str(),
+                parts.method,
+                parts.uri.path()
+            ),
         ));
     }
     let caller = Caller { key_id: key.id.clone(), role: key.role };
