@@ -271,8 +271,7 @@ pub async fn update_cycles(conn: &mut PgConnection, updates: &[CycleUpdate]) -> 
 
 /// Stores a jackpot's new name, status and rules (the caller holds its lock).
 pub async fn update_config(conn: &mut PgConnection, jackpot: &Jackpot) -> Result<(), sqlx::Error> {
-    let rules = &jackpot.rules;
-    sqlx::query(
+    let query = sqlx::query(
         "update jackpots
             set name = $2, status = $3, contribution_rate_ppm = $4, reserve_share_ppm = $5, seed_micros = $6,
                 max_value_micros = $7, min_bet_micros = $8, trigger_mode = $9, updated_at = now()
@@ -280,16 +279,8 @@ pub async fn update_config(conn: &mut PgConnection, jackpot: &Jackpot) -> Result
     )
     .bind(&jackpot.id)
     .bind(&jackpot.name)
-    .bind(jackpot.status.as_str())
-    .bind(ppm(rules.contribution_rate()))
-    .bind(ppm(rules.reserve_share()))
-    .bind(rules.seed().micros())
-    .bind(rules.max_value().micros())
-    .bind(rules.min_bet().micros())
-    .bind(rules.trigger_mode().as_str())
-    .execute(conn)
-    .await
-    .map(drop)
+    .bind(jackpot.status.as_str());
+    bind_rules(query, &jackpot.rules).execute(conn).await.map(drop)
 }
 
 /// A recorded configuration change.
@@ -356,29 +347,24 @@ pub async fn insert_cycle(conn: &mut PgConnection, cycle: &NewCycle<'_>) -> Resu
         }
         None => (None, None, None),
     };
-    sqlx::query(
-        "insert into jackpot_cycles (jackpot_id, cycle_number, seed_micros, value_micros, seed_from_reserve_micros,
-                                     seed_from_house_micros, drop_point_micros, salt, commitment,
-                                     contribution_rate_ppm, reserve_share_ppm, max_value_micros, min_bet_micros,
-                                     trigger_mode)
-         values ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    let query = sqlx::query(
+        "insert into jackpot_cycles (jackpot_id, cycle_number, contribution_rate_ppm, reserve_share_ppm, seed_micros,
+                                     max_value_micros, min_bet_micros, trigger_mode, value_micros,
+                                     seed_from_reserve_micros, seed_from_house_micros, drop_point_micros, salt,
+                                     commitment)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $5, $9, $10, $11, $12, $13)",
     )
     .bind(cycle.jackpot_id)
-    .bind(cycle.cycle_number)
-    .bind(cycle.rules.seed().micros())
-    .bind(cycle.seed_from_reserve.micros())
-    .bind(cycle.seed_from_house.micros())
-    .bind(drop_point)
-    .bind(salt)
-    .bind(commitment)
-    .bind(ppm(cycle.rules.contribution_rate()))
-    .bind(ppm(cycle.rules.reserve_share()))
-    .bind(cycle.rules.max_value().micros())
-    .bind(cycle.rules.min_bet().micros())
-    .bind(cycle.rules.trigger_mode().as_str())
-    .execute(conn)
-    .await
-    .map(drop)
+    .bind(cycle.cycle_number);
+    bind_rules(query, cycle.rules)
+        .bind(cycle.seed_from_reserve.micros())
+        .bind(cycle.seed_from_house.micros())
+        .bind(drop_point)
+        .bind(salt)
+        .bind(commitment)
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// What a run of contributions added to a cycle.
@@ -473,6 +459,21 @@ fn ppm(rate: Rate) -> i32 {
     i32::try_from(rate.ppm()).expect("a rate is at most 1,000,000 ppm")
 }
 
+/// Binds the six rule columns, in the order the tables declare them:
+/// contribution rate, reserve share, seed, maximum, minimum bet, trigger mode.
+fn bind_rules<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    rules: &Rules,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(ppm(rules.contribution_rate()))
+        .bind(ppm(rules.reserve_share()))
+        .bind(rules.seed().micros())
+        .bind(rules.max_value().micros())
+        .bind(rules.min_bet().micros())
+        .bind(rules.trigger_mode().as_str())
+}
+
 /// A jackpot to create. Its first cycle is opened by the engine.
 pub struct NewJackpot<'a> {
     pub id: &'a str,
@@ -483,8 +484,7 @@ pub struct NewJackpot<'a> {
 }
 
 pub async fn insert(conn: &mut PgConnection, jackpot: &NewJackpot<'_>) -> Result<(), sqlx::Error> {
-    let rules = &jackpot.rules;
-    sqlx::query(
+    let query = sqlx::query(
         "insert into jackpots (id, name, tier, currency, contribution_rate_ppm, reserve_share_ppm,
                                seed_micros, max_value_micros, min_bet_micros, trigger_mode)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -492,16 +492,8 @@ pub async fn insert(conn: &mut PgConnection, jackpot: &NewJackpot<'_>) -> Result
     .bind(jackpot.id)
     .bind(jackpot.name)
     .bind(jackpot.tier.as_str())
-    .bind(jackpot.currency.as_str())
-    .bind(ppm(rules.contribution_rate()))
-    .bind(ppm(rules.reserve_share()))
-    .bind(rules.seed().micros())
-    .bind(rules.max_value().micros())
-    .bind(rules.min_bet().micros())
-    .bind(rules.trigger_mode().as_str())
-    .execute(conn)
-    .await
-    .map(drop)
+    .bind(jackpot.currency.as_str());
+    bind_rules(query, &jackpot.rules).execute(conn).await.map(drop)
 }
 
 pub async fn count(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
