@@ -188,10 +188,11 @@ impl Writer {
             self.accounts.id(AccountKind::PlayerWallet, &request.player_id, request.currency).await?;
         }
         let batch_id = self.batch_ids.next().await?;
-        if let Some(outcomes) = self.unlocked(batch_id, requests).await {
-            return Ok(outcomes);
-        }
-        let result = self.locked(batch_id, requests).await;
+        let keys = match self.unlocked(batch_id, requests).await {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(keys) => keys,
+        };
+        let result = self.locked(batch_id, requests, keys).await;
         match result {
             Ok(done) => {
                 self.remember(done.jackpots);
@@ -205,13 +206,20 @@ impl Writer {
         }
     }
 
-    /// The batch from the known jackpots, as one statement; `None` when it
-    /// must run locked (nothing was written then).
-    async fn unlocked(&self, batch_id: i64, requests: &[ContributionRequest]) -> Option<Vec<Outcome>> {
-        let Known { db, jackpots } = self.known.as_ref()?;
+    /// The batch from the known jackpots, as one statement. `Err` when it
+    /// must run locked (nothing was written then), with how to treat its keys:
+    /// a batch that met a stored key looks its keys up straight away.
+    async fn unlocked(
+        &self,
+        batch_id: i64,
+        requests: &[ContributionRequest],
+    ) -> Result<Vec<Outcome>, KeyCheck> {
+        let Some(Known { db, jackpots }) = self.known.as_ref() else {
+            return Err(KeyCheck::AssumeNew);
+        };
         let known = jackpots.lock().expect("the jackpot cache is never poisoned").clone();
         if known.is_empty() {
-            return None;
+            return Err(KeyCheck::AssumeNew);
         }
         let attempt = async {
             let mut conn = db.acquire().await?;
@@ -221,14 +229,16 @@ impl Writer {
             Ok(done) => {
                 self.remember(done.jackpots);
                 metrics::counter!("cekpot_contribution_batches_total", "path" => "unlocked").increment(1);
-                Some(done.outcomes)
+                Ok(done.outcomes)
             }
+            // A client's retry: the known pools may well be current.
+            Err(BatchAbort::KeysStored) => Err(KeyCheck::LookUp),
             Err(abort) => {
                 if let BatchAbort::Storage(error) = abort {
                     tracing::debug!(%error, "unlocked batch failed; running it locked");
                 }
                 self.forget();
-                None
+                Err(KeyCheck::AssumeNew)
             }
         }
     }
@@ -241,8 +251,8 @@ impl Writer {
         &self,
         batch_id: i64,
         requests: &[ContributionRequest],
+        mut keys: KeyCheck,
     ) -> Result<BatchDone, sqlx::Error> {
-        let mut keys = KeyCheck::AssumeNew;
         let mut attempt = 1;
         loop {
             let result = async {
