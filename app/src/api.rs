@@ -106,6 +106,12 @@ pub enum ErrorCode {
     BadSignature,
     /// The key's role does not allow this request.
     Forbidden,
+    /// No award has this id.
+    AwardNotFound,
+    /// The award was already rolled back.
+    AwardAlreadyRolledBack,
+    /// The winner's wallet no longer holds the awarded amount.
+    InsufficientFunds,
 }
 
 impl ErrorCode {
@@ -141,6 +147,9 @@ impl ErrorCode {
             ErrorCode::ReplayedNonce => "replayed_nonce",
             ErrorCode::BadSignature => "bad_signature",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::AwardNotFound => "award_not_found",
+            ErrorCode::AwardAlreadyRolledBack => "award_already_rolled_back",
+            ErrorCode::InsufficientFunds => "insufficient_funds",
         }
     }
 }
@@ -182,6 +191,9 @@ mod tests {
             ErrorCode::ReplayedNonce,
             ErrorCode::BadSignature,
             ErrorCode::Forbidden,
+            ErrorCode::AwardNotFound,
+            ErrorCode::AwardAlreadyRolledBack,
+            ErrorCode::InsufficientFunds,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

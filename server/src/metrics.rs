@@ -13,6 +13,7 @@
 //! | `cekpot_contribution_batches_total{path}` | counter | batches written `unlocked` (one self-checking statement) or `locked` |
 //! | `cekpot_awards_total{trigger_mode}` | counter | awards paid |
 //! | `cekpot_jackpot_changes_total` | counter | configuration changes |
+//! | `cekpot_award_rollbacks_total` | counter | awards rolled back |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -67,6 +68,7 @@ fn describe() {
     describe_counter!("cekpot_contribution_batches_total", "batches written, by path (unlocked or locked)");
     describe_counter!("cekpot_awards_total", "awards paid, by trigger mode");
     describe_counter!("cekpot_jackpot_changes_total", "jackpot configuration changes");
+    describe_counter!("cekpot_award_rollbacks_total", "awards rolled back");
 }
 
 /// A ratio in parts per million as the fraction Prometheus expects.

@@ -198,3 +198,47 @@ pub async fn insert_claim(conn: &mut PgConnection, claim: &NewClaim<'_>) -> Resu
     .fetch_one(conn)
     .await
 }
+
+/// Locks an award's row for the rest of the transaction and reads it.
+pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<Option<AwardRecord>, sqlx::Error> {
+    sqlx::query("select id from jackpot_awards where id = $1 for update")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_as(&format!("{AWARD_SELECT} where a.id = $1")).bind(id).fetch_optional(conn).await
+}
+
+/// A rolled-back award, as recorded.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RollbackRecord {
+    pub award_id: i64,
+    pub amount_micros: i64,
+    pub rolled_back_by: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Marks the award rolled back and records who, why and how much.
+pub async fn record_rollback(
+    conn: &mut PgConnection,
+    award: &AwardRecord,
+    by: &str,
+    reason: &str,
+) -> Result<RollbackRecord, sqlx::Error> {
+    sqlx::query("update jackpot_awards set status = 'rolled_back' where id = $1")
+        .bind(award.id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_as(
+        "insert into jackpot_award_rollbacks (award_id, jackpot_id, amount_micros, rolled_back_by, reason)
+         values ($1, $2, $3, $4, $5)
+         returning award_id, amount_micros, rolled_back_by, reason, created_at",
+    )
+    .bind(award.id)
+    .bind(&award.jackpot_id)
+    .bind(award.awarded_amount_micros)
+    .bind(by)
+    .bind(reason)
+    .fetch_one(conn)
+    .await
+}

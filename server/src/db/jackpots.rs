@@ -392,10 +392,13 @@ pub async fn close_cycle(
 }
 
 /// A jackpot's currency, read without a lock (it never changes).
-pub async fn currency_of(pool: &PgPool, id: &str) -> Result<Option<Currency>, sqlx::Error> {
+pub async fn currency_of<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: &str,
+) -> Result<Option<Currency>, sqlx::Error> {
     let currency: Option<String> = sqlx::query_scalar("select currency from jackpots where id = $1")
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await?;
     currency.map(|c| c.parse().map_err(|e| decode_error(id, "currency", e))).transpose()
 }

@@ -39,6 +39,7 @@ pub enum TransferKind {
     Award,
     SeedFromReserve,
     SeedFromHouse,
+    AwardRollback,
 }
 
 impl TransferKind {
@@ -49,6 +50,7 @@ impl TransferKind {
             TransferKind::Award => "award",
             TransferKind::SeedFromReserve => "seed_from_reserve",
             TransferKind::SeedFromHouse => "seed_from_house",
+            TransferKind::AwardRollback => "award_rollback",
         }
     }
 }

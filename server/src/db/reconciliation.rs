@@ -39,10 +39,12 @@ pub async fn checks(conn: &mut PgConnection) -> Result<Vec<Mismatch>, sqlx::Erro
            left join ledger_accounts acc on acc.kind = 'jackpot_pool' and acc.owner = j.id
          union all
          -- the reserve holds reserve shares (and overflow) less what funded seeds
+         -- (and rolled-back awards, which return to it)
          select 'reserve_balance', j.id,
                 (coalesce((select sum(reserve_share_micros + overflow_micros) from jackpot_contributions
                             where jackpot_id = j.id), 0)
-                 - coalesce((select sum(seed_from_reserve_micros) from jackpot_cycles where jackpot_id = j.id), 0))::bigint,
+                 - coalesce((select sum(seed_from_reserve_micros) from jackpot_cycles where jackpot_id = j.id), 0)
+                 + coalesce((select sum(amount_micros) from jackpot_award_rollbacks where jackpot_id = j.id), 0))::bigint,
                 coalesce(acc.balance_micros, 0)
            from jackpots j
            left join ledger_accounts acc on acc.kind = 'jackpot_reserve' and acc.owner = j.id

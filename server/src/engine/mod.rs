@@ -7,6 +7,7 @@ mod batcher;
 mod configure;
 mod contribute;
 mod cycle;
+mod rollback;
 
 use chrono::{DateTime, Utc};
 use domain::jackpot::{ContributionRejected, TriggerMode};
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 pub use award::{award, AwardError, AwardRequest};
 pub use configure::{ChangeReceipt, ConfigError, JackpotEdit};
 pub use cycle::open_first_cycle;
+pub use rollback::RollbackError;
 
 use crate::db;
 use crate::db::awards::AwardRecord;
@@ -103,6 +105,22 @@ impl Engine {
         if outcome.is_ok() {
             tx.commit().await?;
             metrics::counter!("cekpot_jackpot_changes_total").increment(1);
+        }
+        Ok(outcome)
+    }
+
+    /// Rolls an award back; see [`rollback::rollback`]. Commits only a rollback.
+    pub async fn rollback(
+        &self,
+        award_id: i64,
+        by: &str,
+        reason: &str,
+    ) -> Result<Result<db::awards::RollbackRecord, RollbackError>, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let outcome = rollback::rollback(&mut tx, &self.accounts, award_id, by, reason).await?;
+        if outcome.is_ok() {
+            tx.commit().await?;
+            metrics::counter!("cekpot_award_rollbacks_total").increment(1);
         }
         Ok(outcome)
     }

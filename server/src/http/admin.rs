@@ -12,7 +12,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::ApiJson;
 use super::service::jackpot_not_found;
 use super::signed::Caller;
-use crate::engine::{ChangeReceipt, ConfigError, JackpotEdit};
+use crate::engine::{ChangeReceipt, ConfigError, JackpotEdit, RollbackError};
 use crate::reconciliation::{self, Report, Trigger};
 use crate::state::AppState;
 
@@ -25,6 +25,61 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/reconciliations", post(reconcile))
         .route("/admin/jackpots/{id}", patch(configure))
+        .route("/admin/awards/{id}/rollback", post(rollback))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    /// Why: kept with the rollback.
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RollbackView {
+    award_id: i64,
+    status: &'static str,
+    /// What moved back from the winner's wallet to the jackpot's reserve.
+    amount: Amount,
+    rolled_back_by: String,
+    reason: String,
+    rolled_back_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Rolls an award back: a compensating transfer, never an edit or a delete.
+async fn rollback(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(award_id): Path<String>,
+    ApiJson(body): ApiJson<RollbackBody>,
+) -> Result<Json<RollbackView>, ApiError> {
+    let not_found = || ApiError::new(ErrorCode::AwardNotFound, format!("no award with id {award_id:?}"));
+    let id: i64 = award_id.parse().map_err(|_| not_found())?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > REASON_LENGTH_MAX {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("`reason` is 1 to {REASON_LENGTH_MAX} characters"),
+        ));
+    }
+    match state.engine.rollback(id, &caller.key_id, reason).await? {
+        Ok(record) => Ok(Json(RollbackView {
+            award_id: record.award_id,
+            status: "rolled_back",
+            amount: Amount::from_micros(record.amount_micros),
+            rolled_back_by: record.rolled_back_by,
+            reason: record.reason,
+            rolled_back_at: record.created_at,
+        })),
+        Err(RollbackError::AwardNotFound) => Err(not_found()),
+        Err(error @ RollbackError::AlreadyRolledBack) => {
+            Err(ApiError::new(ErrorCode::AwardAlreadyRolledBack, error.to_string()))
+        }
+        Err(error @ RollbackError::InsufficientFunds { .. }) => {
+            Err(ApiError::new(ErrorCode::InsufficientFunds, error.to_string()))
+        }
+    }
 }
 
 /// Runs a reconciliation now and answers its report.

@@ -54,6 +54,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::ReplayedNonce
         | ErrorCode::BadSignature => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::AwardNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::AwardAlreadyRolledBack | ErrorCode::InsufficientFunds => StatusCode::CONFLICT,
     }
 }
 

@@ -183,3 +183,90 @@ async fn the_mismatch_ratio_of_the_latest_reconciliation_is_a_metric(pool: PgPoo
     let _ = server.kill();
     let _ = server.wait();
 }
+
+async fn roll_back(app: &TestApp, award_id: &str, body: Value) -> (u16, Value) {
+    let path = format!("/admin/awards/{award_id}/rollback");
+    let response = app.service("test-admin").post(&path, &body, "unused").await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_award_is_rolled_back_once_by_a_compensating_transfer(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    provider_jackpot(&pool).await;
+    contribute(&app, "provider-pot", "c-1", bet("any-game", "100")).await;
+    let (status, award) =
+        claim(&app, "provider-pot", "a-1", json!({ "playerId": "p-1", "sessionId": "s-1", "cycle": 1 }))
+            .await;
+    assert_eq!(status, 200, "{award}");
+    let award_id = award["awardId"].to_string();
+    let wallet = "select balance_micros from ledger_accounts where kind = 'player_wallet' and owner = 'p-1'";
+    let reserve = "select balance_micros from ledger_accounts where kind = 'jackpot_reserve' and owner = 'provider-pot'";
+    assert_eq!(scalar(&pool, wallet).await, 50_800_000);
+    let reserve_before = scalar(&pool, reserve).await;
+
+    let (status, rolled) =
+        roll_back(&app, &award_id, json!({ "reason": "the provider voided the round" })).await;
+    assert_eq!(status, 200, "{rolled}");
+    assert_eq!(
+        (rolled["status"].as_str(), rolled["amount"].as_str(), rolled["rolledBackBy"].as_str()),
+        (Some("rolled_back"), Some("50.80"), Some("test-admin"))
+    );
+    assert_eq!(scalar(&pool, wallet).await, 0);
+    assert_eq!(scalar(&pool, reserve).await, reserve_before + 50_800_000);
+    let (status, kind): (String, String) = sqlx::query_as(
+        "select a.status, t.kind from jackpot_awards a join ledger_transfers t on t.reference = 'rollback:' || a.id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), kind.as_str()), ("rolled_back", "award_rollback"));
+    // The award row is kept, not deleted; its amount is unchanged.
+    assert_eq!(scalar(&pool, "select awarded_amount_micros from jackpot_awards").await, 50_800_000);
+
+    let (status, again) = roll_back(&app, &award_id, json!({ "reason": "twice" })).await;
+    assert_eq!((status, again["code"].as_str()), (409, Some("award_already_rolled_back")));
+    assert_eq!(scalar(&pool, "select count(*) from jackpot_award_rollbacks").await, 1);
+    let report = server::reconciliation::run(&pool, server::reconciliation::Trigger::Admin).await.unwrap();
+    assert_eq!(report.mismatches, vec![], "the books still reconcile");
+    assert_books_balance(&pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_rollback_is_refused_when_it_cannot_be_made(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    provider_jackpot(&pool).await;
+    contribute(&app, "provider-pot", "c-1", bet("any-game", "100")).await;
+    let (_, award) =
+        claim(&app, "provider-pot", "a-1", json!({ "playerId": "p-1", "sessionId": "s-1", "cycle": 1 }))
+            .await;
+    let award_id = award["awardId"].to_string();
+    let cases = [
+        ("999999", json!({ "reason": "r" }), 404, "award_not_found"),
+        ("not-a-number", json!({ "reason": "r" }), 404, "award_not_found"),
+        (award_id.as_str(), json!({ "reason": " " }), 422, "invalid_body"),
+        (award_id.as_str(), json!({}), 422, "invalid_body"),
+    ];
+    for (id, body, status, code) in cases {
+        let (got, answer) = roll_back(&app, id, body.clone()).await;
+        assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{id} {body}");
+    }
+    // The winner has spent part of the award (a transfer out of the wallet).
+    sqlx::query(
+        "with w as (select id from ledger_accounts where kind = 'player_wallet' and owner = 'p-1'),
+              h as (select id from ledger_accounts where kind = 'house'),
+              moved as (update ledger_accounts set balance_micros = balance_micros - 1000000
+                         where id = (select id from w) returning id),
+              paid as (update ledger_accounts set balance_micros = balance_micros + 1000000
+                        where id = (select id from h) returning id)
+         insert into ledger_transfers (debit_account_id, credit_account_id, amount_micros, kind, reference)
+         select (select id from w), (select id from h), 1000000, 'bet', 'test:spent'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (status, answer) = roll_back(&app, &award_id, json!({ "reason": "voided" })).await;
+    assert_eq!((status, answer["code"].as_str()), (409, Some("insufficient_funds")), "{answer}");
+    assert_eq!(scalar(&pool, "select count(*) from jackpot_award_rollbacks").await, 0);
+    assert_eq!(scalar(&pool, "select count(*) from jackpot_awards where status = 'paid'").await, 1);
+}

@@ -101,7 +101,7 @@ async fn every_route_for_every_role(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     provider_jackpot(&pool).await;
     // Allowed for [admin, game_service, readonly], the order of TEST_KEYS.
-    let routes: [(Method, &str, Option<Value>, [bool; 3]); 6] = [
+    let routes: [(Method, &str, Option<Value>, [bool; 3]); 7] = [
         (Method::GET, "/jackpots", None, [true, true, true]),
         (Method::GET, "/jackpot/provider-pot", None, [true, true, true]),
         (Method::POST, "/jackpot/provider-pot/contribute", Some(bet("any-game", "1")), [true, true, false]),
@@ -112,6 +112,12 @@ async fn every_route_for_every_role(pool: PgPool) {
             [true, true, false],
         ),
         (Method::POST, "/admin/reconciliations", None, [true, false, false]),
+        (
+            Method::POST,
+            "/admin/awards/999/rollback",
+            Some(json!({ "reason": "matrix" })),
+            [true, false, false],
+        ),
         (
             Method::PATCH,
             "/admin/jackpots/provider-pot",

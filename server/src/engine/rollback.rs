@@ -1,0 +1,67 @@
+//! Award rollback (`POST /admin/awards/{id}/rollback`): never an edit or a
+//! delete. The awarded amount moves back from the winner's wallet to the
+//! jackpot's reserve (it funds future seeds; the running cycle's pool is left
+//! as its contributions made it), the award is marked rolled back, and who did
+//! it and why is recorded — one transaction under the award's row lock, so
+//! rolling back twice is refused.
+
+use domain::money::{Amount, Currency};
+use sqlx::PgConnection;
+
+use crate::db::awards::{self, RollbackRecord};
+use crate::db::jackpots;
+use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RollbackError {
+    #[error("no award with this id")]
+    AwardNotFound,
+    #[error("the award was already rolled back")]
+    AlreadyRolledBack,
+    #[error("the winner's wallet holds {balance}, less than the {awarded} to take back")]
+    InsufficientFunds { balance: Amount, awarded: Amount },
+}
+
+pub async fn rollback(
+    conn: &mut PgConnection,
+    accounts: &Accounts,
+    award_id: i64,
+    by: &str,
+    reason: &str,
+) -> Result<Result<RollbackRecord, RollbackError>, sqlx::Error> {
+    let Some(award) = awards::lock(conn, award_id).await? else {
+        return Ok(Err(RollbackError::AwardNotFound));
+    };
+    if award.status == "rolled_back" {
+        return Ok(Err(RollbackError::AlreadyRolledBack));
+    }
+    let currency: Currency = match jackpots::currency_of(&mut *conn, &award.jackpot_id).await? {
+        Some(currency) => currency,
+        None => return Ok(Err(RollbackError::AwardNotFound)),
+    };
+    let wallet = accounts.id_in(conn, AccountKind::PlayerWallet, &award.player_id, currency).await?;
+    let reserve = accounts.id_in(conn, AccountKind::JackpotReserve, &award.jackpot_id, currency).await?;
+    let awarded = Amount::from_micros(award.awarded_amount_micros);
+    // Locked by the posting below; read first for a clear refusal (the
+    // wallet's check constraint is what guarantees it).
+    let balance = ledger::balance(conn, wallet).await?;
+    if balance < awarded {
+        return Ok(Err(RollbackError::InsufficientFunds { balance, awarded }));
+    }
+    let transfer = Transfer {
+        debit: wallet,
+        credit: reserve,
+        amount: awarded,
+        kind: TransferKind::AwardRollback,
+        reference: format!("rollback:{award_id}"),
+    };
+    if let Err(error) = ledger::post(conn, &[transfer]).await {
+        // The wallet was spent between the read and the posting.
+        let constraint = error.as_database_error().and_then(|e| e.constraint());
+        if constraint == Some("ledger_accounts_wallet_not_negative") {
+            return Ok(Err(RollbackError::InsufficientFunds { balance, awarded }));
+        }
+        return Err(error);
+    }
+    Ok(Ok(awards::record_rollback(conn, &award, by, reason).await?))
+}
