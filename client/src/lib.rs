@@ -47,17 +47,19 @@ impl Signer {
     }
 
     /// The four signature headers for a request, at a given time and nonce:
-    /// `path_and_query` is the request target as sent (`/jackpots?tier=mega`).
+    /// `path_and_query` is the request target as sent (`/jackpots?tier=mega`),
+    /// `idempotency_key` the `Idempotency-Key` header it carries ("" if none).
     pub fn headers_at(
         &self,
         method: &str,
         path_and_query: &str,
+        idempotency_key: &str,
         body: &[u8],
         timestamp: i64,
         nonce: &str,
     ) -> [(&'static str, String); 4] {
         let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-        let request = Request { method, path, query, timestamp, nonce, body };
+        let request = Request { method, path, query, timestamp, nonce, idempotency_key, body };
         [
             (KEY_ID_HEADER, self.key_id.clone()),
             (TIMESTAMP_HEADER, timestamp.to_string()),
@@ -67,8 +69,14 @@ impl Signer {
     }
 
     /// The signature headers for a request sent now, with a fresh random nonce.
-    pub fn headers(&self, method: &str, path_and_query: &str, body: &[u8]) -> [(&'static str, String); 4] {
-        self.headers_at(method, path_and_query, body, unix_now(), &fresh_nonce())
+    pub fn headers(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        idempotency_key: &str,
+        body: &[u8],
+    ) -> [(&'static str, String); 4] {
+        self.headers_at(method, path_and_query, idempotency_key, body, unix_now(), &fresh_nonce())
     }
 }
 
@@ -135,7 +143,8 @@ impl Client {
     ) -> reqwest::Result<reqwest::Response> {
         let body = body.unwrap_or_default();
         let mut request = self.http.request(method.clone(), format!("{}{path_and_query}", self.base));
-        for (name, value) in self.signer.headers(method.as_str(), path_and_query, &body) {
+        let key = idempotency_key.unwrap_or("");
+        for (name, value) in self.signer.headers(method.as_str(), path_and_query, key, &body) {
             request = request.header(name, value);
         }
         if let Some(key) = idempotency_key {
@@ -155,15 +164,21 @@ mod tests {
     #[test]
     fn headers_split_the_query_from_the_path_and_sign_it() {
         let signer = Signer::new("k-1", b"cekpot-test-secret-0001".to_vec());
-        let headers =
-            signer.headers_at("GET", "/jackpots?tier=mega&limit=10", b"", 1_763_700_000, "0123456789abcdef");
+        let headers = signer.headers_at(
+            "GET",
+            "/jackpots?tier=mega&limit=10",
+            "",
+            b"",
+            1_763_700_000,
+            "0123456789abcdef",
+        );
         assert_eq!(headers[0], (KEY_ID_HEADER, "k-1".to_owned()));
         assert_eq!(headers[1], (TIMESTAMP_HEADER, "1763700000".to_owned()));
         assert_eq!(headers[2], (NONCE_HEADER, "0123456789abcdef".to_owned()));
         // The third vector of docs/SIGNING.md.
         assert_eq!(
             headers[3],
-            (SIGNATURE_HEADER, "7f81896143907298641f2ddc741958498cf64b74d508378f1135cd03644d5ae0".to_owned())
+            (SIGNATURE_HEADER, "ed4a6c746964612f229700e7186c90a59c5e1aabb6bfa7c144a05761f3bb74f9".to_owned())
         );
     }
 

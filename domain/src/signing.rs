@@ -1,6 +1,7 @@
 //! Request signing for the jackpot service API (`docs/SIGNING.md`): an
 //! HMAC-SHA256, under the caller's secret, of a canonical string made of the
-//! method, path, query, timestamp, request nonce and the SHA-256 of the body.
+//! method, path, query, timestamp, request nonce, idempotency key and the
+//! SHA-256 of the body.
 //! Pure functions: the server verifies with them, the client library and the
 //! load generator sign with them.
 
@@ -31,25 +32,31 @@ pub struct Request<'a> {
     /// Unix time in seconds.
     pub timestamp: i64,
     pub nonce: &'a str,
+    /// The `Idempotency-Key` header as sent; empty when there is none. Signed,
+    /// because it decides which write a request is: a changed key would turn
+    /// a retry into a second contribution.
+    pub idempotency_key: &'a str,
     /// The body's bytes exactly as sent (empty for a `GET`).
     pub body: &'a [u8],
 }
 
-/// The canonical string: seven lines joined by `\n` (no trailing newline) —
+/// The canonical string: eight lines joined by `\n` (no trailing newline) —
 /// the scheme, the method, the path, the query's `&`-separated parts sorted
 /// bytewise and joined by `&` (empty parts dropped), the timestamp in decimal,
-/// the nonce, and the lower-case hex SHA-256 of the body.
+/// the nonce, the idempotency key (empty when none), and the lower-case hex
+/// SHA-256 of the body.
 pub fn canonical_string(request: &Request<'_>) -> String {
     let mut parts: Vec<&str> = request.query.split('&').filter(|part| !part.is_empty()).collect();
     parts.sort_unstable();
     let body_hash = hex::encode(Sha256::digest(request.body));
     format!(
-        "{SCHEME}\n{}\n{}\n{}\n{}\n{}\n{body_hash}",
+        "{SCHEME}\n{}\n{}\n{}\n{}\n{}\n{}\n{body_hash}",
         request.method,
         request.path,
         parts.join("&"),
         request.timestamp,
         request.nonce,
+        request.idempotency_key,
     )
 }
 
@@ -99,12 +106,13 @@ mod tests {
                     query: "",
                     timestamp: 1_763_700_000,
                     nonce: "5f2b8c1e9a7d4e30",
+                    idempotency_key: "",
                     body: b"",
                 },
-                "7f2e968137ccc3b376963c3b115099e6ac0fea5b0ad2bc93fb00e255ec83b95e",
+                "24a0f25c5053b99e5de19a96a551a5d81120f74612f86cb1f9d2bdd91a3ce948",
             ),
-            (vectors_contribution(), "48fa5ccb1551b383b751605509111c0e0970ebad8c904ab0f9f46107b3ec8819"),
-            (vectors_query(), "7f81896143907298641f2ddc741958498cf64b74d508378f1135cd03644d5ae0"),
+            (vectors_contribution(), "5877a826116395e6695e807518226d99fe94c9fff87ff787064973a45deffcbd"),
+            (vectors_query(), "ed4a6c746964612f229700e7186c90a59c5e1aabb6bfa7c144a05761f3bb74f9"),
         ];
         for (request, signature) in vectors {
             assert_eq!(sign(SECRET, &request), signature, "{}", canonical_string(&request));
@@ -113,7 +121,7 @@ mod tests {
         }
         assert_eq!(
             canonical_string(&vectors_query()),
-            "CEKPOT1-HMAC-SHA256\nGET\n/jackpots\nlimit=10&tier=mega\n1763700000\n0123456789abcdef\n\
+            "CEKPOT1-HMAC-SHA256\nGET\n/jackpots\nlimit=10&tier=mega\n1763700000\n0123456789abcdef\n\n\
              e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
@@ -126,6 +134,7 @@ mod tests {
             query: "tier=mega&limit=10",
             timestamp: 1_763_700_000,
             nonce: "0123456789abcdef",
+            idempotency_key: "",
             body: b"",
         }
     }
@@ -138,6 +147,7 @@ mod tests {
             query: "",
             timestamp: 1_763_700_000,
             nonce: "a1b2c3d4e5f60718",
+            idempotency_key: "round-8812-bet-1",
             body: CONTRIBUTION,
         }
     }
@@ -154,6 +164,8 @@ mod tests {
             Request { query: "x=1", ..request },
             Request { timestamp: 1_763_700_001, ..request },
             Request { nonce: "a1b2c3d4e5f60719", ..request },
+            Request { idempotency_key: "round-8812-bet-2", ..request },
+            Request { idempotency_key: "", ..request },
             Request { body: &tampered_body, ..request },
         ];
         for changed in changes {

@@ -172,12 +172,13 @@ async fn run_load(port: u16, phase: &'static str, count: usize) -> anyhow::Resul
                     "currency": "EUR",
                 }))?;
                 let path = format!("/jackpot/{jackpot}/contribute");
+                let key = format!("{phase}-{n}");
                 let sent = Instant::now();
                 let mut request = client
                     .post(format!("http://127.0.0.1:{port}{path}"))
-                    .header("idempotency-key", format!("{phase}-{n}"))
+                    .header("idempotency-key", &key)
                     .header("content-type", "application/json");
-                for (name, value) in signer.headers("POST", &path, &body) {
+                for (name, value) in signer.headers("POST", &path, &key, &body) {
                     request = request.header(name, value);
                 }
                 let response = request.body(body).send().await?;

@@ -229,6 +229,9 @@ pub struct CycleUpdate {
 /// `$first` to `$first + 8`: each cycle's value is set and its meters added to,
 /// provided it is open, its jackpot active and its value the expected one. A
 /// caller compares the number of rows in `cycles` with the number of updates.
+/// The jackpot's row is share-locked: a configuration change (which locks it
+/// for update) waits for the statement, or the statement waits for the change
+/// and sees its outcome — a pause never slips inside a batch.
 pub fn update_cycles_cte(first: usize) -> String {
     let p: Vec<String> = (first..first + 9).map(|n| format!("${n}")).collect();
     format!(
@@ -247,7 +250,7 @@ pub fn update_cycles_cte(first: usize) -> String {
               where c.jackpot_id = u.jackpot_id and c.cycle_number = u.cycle_number
                 and c.closed_at is null
                 and (u.expected_value_micros is null or c.value_micros = u.expected_value_micros)
-                and exists (select 1 from jackpots j where j.id = c.jackpot_id and j.status = 'active')
+                and exists (select 1 from jackpots j where j.id = c.jackpot_id and j.status = 'active' for share)
              returning c.jackpot_id)",
         p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
     )

@@ -73,6 +73,7 @@ pub async fn verify(
         query: parts.uri.query().unwrap_or(""),
         timestamp,
         nonce,
+        idempotency_key: header("idempotency-key").unwrap_or(""),
         body: &body,
     };
     if !signing::verify(key.secret.expose_secret().as_bytes(), &signed, signature) {

@@ -9,6 +9,9 @@ use sqlx::PgPool;
 use crate::helpers::{redis_url, spawn_app, spawn_app_with, TestApp, TEST_KEYS};
 use crate::service::{bet, provider_jackpot};
 
+/// The idempotency key [`raw`] sends with a body.
+const RAW_KEY: &str = "raw-1";
+
 /// Sends `method path` with the given headers and body, as they are.
 async fn raw(
     app: &TestApp,
@@ -22,7 +25,7 @@ async fn raw(
         request = request.header(*name, value);
     }
     if !body.is_empty() {
-        request = request.header("content-type", "application/json").header("idempotency-key", "raw-1");
+        request = request.header("content-type", "application/json").header("idempotency-key", RAW_KEY);
     }
     let response = request.send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
@@ -41,17 +44,20 @@ async fn every_kind_of_bad_signature_is_refused_with_its_own_code(pool: PgPool) 
     let path = "/jackpot/cekpot-mega/contribute";
     let body = serde_json::to_vec(&bet("cekpot-slot", "1")).unwrap();
     let now = cekpot_client::unix_now();
-    let good = |nonce: &str| signer("test-game").headers_at("POST", path, &body, now, nonce).to_vec();
+    let good =
+        |nonce: &str| signer("test-game").headers_at("POST", path, RAW_KEY, &body, now, nonce).to_vec();
     let with = |mut headers: Headers, name: &str, value: &str| {
         headers.iter_mut().filter(|(n, _)| *n == name).for_each(|(_, v)| *v = value.to_owned());
         headers
     };
     let without =
         |headers: Headers, name: &str| headers.into_iter().filter(|(n, _)| *n != name).collect::<Vec<_>>();
-    let stale = signer("test-game").headers_at("POST", path, &body, now - 301, "nonce-stale-00001").to_vec();
-    let future = signer("test-game").headers_at("POST", path, &body, now + 301, "nonce-future-0001").to_vec();
+    let stale =
+        signer("test-game").headers_at("POST", path, RAW_KEY, &body, now - 301, "nonce-stale-00001").to_vec();
+    let future =
+        signer("test-game").headers_at("POST", path, RAW_KEY, &body, now + 301, "nonce-future-0001").to_vec();
     let wrong_secret = cekpot_client::Signer::new("test-game", b"guess".to_vec())
-        .headers_at("POST", path, &body, now, "nonce-wrong-00001")
+        .headers_at("POST", path, RAW_KEY, &body, now, "nonce-wrong-00001")
         .to_vec();
     let cases: Vec<(&str, Headers, &[u8], &str)> = vec![
         ("no headers", vec![], &body, "missing_signature"),
@@ -77,6 +83,14 @@ async fn every_kind_of_bad_signature_is_refused_with_its_own_code(pool: PgPool) 
         (
             "signature changed",
             with(good("nonce-case-000006"), SIGNATURE_HEADER, &"0".repeat(64)),
+            &body,
+            "bad_signature",
+        ),
+        // Signed for another idempotency key than the one sent: a retry
+        // must not be turned into a second contribution on the way.
+        (
+            "idempotency key changed",
+            signer("test-game").headers_at("POST", path, "raw-2", &body, now, "nonce-case-000007").to_vec(),
             &body,
             "bad_signature",
         ),
@@ -155,8 +169,9 @@ async fn a_request_replayed_to_a_second_instance_is_refused(pool: PgPool) {
     let path = "/jackpot/cekpot-mega/contribute";
     let body = serde_json::to_vec(&bet("cekpot-slot", "1")).unwrap();
     let nonce = cekpot_client::fresh_nonce();
-    let headers =
-        signer("test-game").headers_at("POST", path, &body, cekpot_client::unix_now(), &nonce).to_vec();
+    let headers = signer("test-game")
+        .headers_at("POST", path, RAW_KEY, &body, cekpot_client::unix_now(), &nonce)
+        .to_vec();
     let (status, answer) = raw(&first, Method::POST, path, &headers, &body).await;
     assert_eq!(status, 200, "{answer}");
     let (status, answer) = raw(&second, Method::POST, path, &headers, &body).await;
