@@ -5,6 +5,9 @@
 -- Name and status are not rules: they change at once.
 
 alter table jackpot_cycles
+    -- bumped by every configuration change while the cycle is open, so a batch
+    -- computed before a change (a pause) cannot be written after it
+    add column config_version bigint not null default 0,
     add column contribution_rate_ppm integer,
     add column reserve_share_ppm integer,
     add column max_value_micros bigint,

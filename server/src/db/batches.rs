@@ -33,7 +33,7 @@ pub async fn write(
     transfers: &[Transfer],
 ) -> Result<Result<Vec<i64>, Refused>, sqlx::Error> {
     let transfers = ledger::consolidate(transfers);
-    let (rows_at, cycles_at, posting_at, count_at) = (1, 14, 23, 28);
+    let (rows_at, cycles_at, posting_at, count_at) = (1, 14, 24, 29);
     let sql = format!(
         "with {}, {}, {},
          verdict as (

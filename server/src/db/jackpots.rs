@@ -103,6 +103,7 @@ struct LockedRow {
     cycle_max_value_micros: i64,
     cycle_min_bet_micros: i64,
     cycle_trigger_mode: String,
+    config_version: i64,
     value_micros: i64,
     drop_point_micros: Option<i64>,
     games: Vec<String>,
@@ -153,6 +154,7 @@ pub async fn lock_with_cycles(
                 cycle_number: row.cycle_number,
                 value_micros: row.value_micros,
                 drop_point_micros: row.drop_point_micros,
+                config_version: row.config_version,
                 rules,
             };
             Ok(LockedJackpot { jackpot, cycle, games: row.games })
@@ -166,7 +168,7 @@ const LOCK_WITH_CYCLES: &str =
         c.cycle_number, c.contribution_rate_ppm as cycle_contribution_rate_ppm,
         c.reserve_share_ppm as cycle_reserve_share_ppm, c.seed_micros as cycle_seed_micros,
         c.max_value_micros as cycle_max_value_micros, c.min_bet_micros as cycle_min_bet_micros,
-        c.trigger_mode as cycle_trigger_mode, c.value_micros, c.drop_point_micros,
+        c.trigger_mode as cycle_trigger_mode, c.config_version, c.value_micros, c.drop_point_micros,
         array(select g.game_id from jackpot_games g where g.jackpot_id = j.id) as games
    from jackpots j
    join jackpot_cycles c on c.jackpot_id = j.id and c.closed_at is null
@@ -178,7 +180,7 @@ const LOCK_WITH_CYCLES: &str =
 pub struct CycleColumns<'a> {
     ids: Vec<&'a str>,
     numbers: [Vec<i64>; 7],
-    expected: Vec<Option<i64>>,
+    expected: [Vec<Option<i64>>; 2],
 }
 
 impl<'a> CycleColumns<'a> {
@@ -195,11 +197,14 @@ impl<'a> CycleColumns<'a> {
                 column(|u| u.meters.pool_shares_micros),
                 column(|u| u.meters.reserve_shares_micros),
             ],
-            expected: updates.iter().map(|u| u.expected_value.map(Amount::micros)).collect(),
+            expected: [
+                updates.iter().map(|u| u.expected_value.map(Amount::micros)).collect(),
+                updates.iter().map(|u| u.expected_config_version).collect(),
+            ],
         }
     }
 
-    /// Binds the 9 parameters [`update_cycles_cte`] numbers from its `first`.
+    /// Binds the 10 parameters [`update_cycles_cte`] numbers from its `first`.
     pub fn bind_as<'q, O>(
         &'q self,
         query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
@@ -208,7 +213,8 @@ impl<'a> CycleColumns<'a> {
         for column in &self.numbers {
             query = query.bind(column);
         }
-        query.bind(&self.expected)
+        let [value, config_version] = &self.expected;
+        query.bind(value).bind(config_version)
     }
 }
 
@@ -223,17 +229,31 @@ pub struct CycleUpdate {
     /// only if it still holds exactly that value (and is open, and its jackpot
     /// active). A write computed without the jackpot's lock says so here.
     pub expected_value: Option<Amount>,
+    /// Likewise the cycle's `config_version` (see [`bump_config_version`]).
+    pub expected_config_version: Option<i64>,
+}
+
+/// Marks the open cycle as changed by a configuration change (the caller holds
+/// the jackpot's lock): a batch computed before it will not be written.
+pub async fn bump_config_version(conn: &mut PgConnection, jackpot_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update jackpot_cycles set config_version = config_version + 1 where jackpot_id = $1 and closed_at is null",
+    )
+    .bind(jackpot_id)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// The common table expression `cycles` that applies [`CycleColumns`] bound at
-/// `$first` to `$first + 8`: each cycle's value is set and its meters added to,
+/// `$first` to `$first + 9`: each cycle's value is set and its meters added to,
 /// provided it is open, its jackpot active and its value the expected one. A
 /// caller compares the number of rows in `cycles` with the number of updates.
-/// The jackpot's row is share-locked: a configuration change (which locks it
-/// for update) waits for the statement, or the statement waits for the change
-/// and sees its outcome — a pause never slips inside a batch.
+/// A configuration change bumps the open cycle's `config_version`: a statement
+/// that waited for the change re-checks the cycle row it updates (the jackpot
+/// row's status it read is from before), so a pause never slips inside a batch.
 pub fn update_cycles_cte(first: usize) -> String {
-    let p: Vec<String> = (first..first + 9).map(|n| format!("${n}")).collect();
+    let p: Vec<String> = (first..first + 10).map(|n| format!("${n}")).collect();
     format!(
         "cycles as (
              update jackpot_cycles c
@@ -244,15 +264,16 @@ pub fn update_cycles_cte(first: usize) -> String {
                     pool_shares_micros = c.pool_shares_micros + u.pool_shares_micros,
                     reserve_shares_micros = c.reserve_shares_micros + u.reserve_shares_micros
                from unnest({}::text[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[],
-                           {}::bigint[], {}::bigint[], {}::bigint[])
+                           {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[])
                     as u(jackpot_id, cycle_number, value_micros, bets_count, bets_micros, contributions_micros,
-                         pool_shares_micros, reserve_shares_micros, expected_value_micros)
+                         pool_shares_micros, reserve_shares_micros, expected_value_micros, expected_config_version)
               where c.jackpot_id = u.jackpot_id and c.cycle_number = u.cycle_number
                 and c.closed_at is null
                 and (u.expected_value_micros is null or c.value_micros = u.expected_value_micros)
-                and exists (select 1 from jackpots j where j.id = c.jackpot_id and j.status = 'active' for share)
+                and (u.expected_config_version is null or c.config_version = u.expected_config_version)
+                and exists (select 1 from jackpots j where j.id = c.jackpot_id and j.status = 'active')
              returning c.jackpot_id)",
-        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
     )
 }
 
@@ -329,6 +350,8 @@ pub struct OpenCycle {
     pub drop_point_micros: Option<i64>,
     /// The rules the cycle opened under: edits to the jackpot wait for the next.
     pub rules: Rules,
+    /// Configuration changes made while it is open.
+    pub config_version: i64,
 }
 
 /// A cycle to open, with its fairness data when it is must-drop.

@@ -84,6 +84,7 @@ pub async fn configure(
     }
     let applies_from_cycle = (after.rules != before.rules).then_some(cycle.cycle_number + 1);
     jackpots::update_config(conn, &after).await?;
+    jackpots::bump_config_version(conn, jackpot_id).await?;
     let change_id = jackpots::insert_change(
         conn,
         &NewChange {

@@ -174,6 +174,7 @@ pub async fn apply_batch(
             value: Amount::from_micros(cycle.value_micros),
             meters: run.meters,
             expected_value: Some(Amount::from_micros(run.stored_value)),
+            expected_config_version: Some(cycle.config_version),
         });
         batch.transfers.append(&mut run.books.transfers);
         left.push(LockedJackpot { jackpot, cycle, games });

@@ -110,6 +110,7 @@ pub(super) async fn open_cycle(
         value_micros: seed.micros(),
         drop_point_micros: fairness.map(|(point, _, _)| point.micros()),
         rules,
+        config_version: 0,
     })
 }
 
@@ -169,6 +170,7 @@ pub(super) async fn award_cycle(
         value: awarded_amount,
         meters: *meters,
         expected_value: None,
+        expected_config_version: None,
     };
     jackpots::update_cycles(conn, &[update]).await?;
     jackpots::close_cycle(conn, &jackpot.id, cycle.cycle_number).await?;
