@@ -58,3 +58,48 @@ async fn a_pause_or_an_award_on_one_instance_holds_on_the_other(pool: PgPool) {
     assert_eq!((receipt["cycle"].as_i64(), receipt["value"].as_str()), (Some(2), Some("50.08")));
     assert_books_balance(&pool).await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_pause_committed_while_a_batch_waits_for_the_pool_is_honoured(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    provider_jackpot(&pool).await;
+    let (status, _) = contribute(&app, "provider-pot", "k-1", bet("any-game", "10")).await;
+    assert_eq!(status, 200, "the app now knows the pool and writes its next batch unlocked");
+
+    // A pause as PATCH /admin/jackpots makes it, held open: the jackpot and its
+    // open cycle locked, the status changed, the cycle's config_version bumped.
+    let mut change = pool.begin().await.unwrap();
+    sqlx::query(
+        "select 1 from jackpots j join jackpot_cycles c on c.jackpot_id = j.id and c.closed_at is null
+                  where j.id = 'provider-pot' for update of j, c",
+    )
+    .execute(&mut *change)
+    .await
+    .unwrap();
+    sqlx::query("update jackpots set status = 'paused' where id = 'provider-pot'")
+        .execute(&mut *change)
+        .await
+        .unwrap();
+    sqlx::query("update jackpot_cycles set config_version = config_version + 1 where jackpot_id = 'provider-pot' and closed_at is null")
+        .execute(&mut *change)
+        .await
+        .unwrap();
+
+    // The contribution's statement starts now, sees the jackpot active, and
+    // waits for the cycle row; the pause commits while it waits.
+    let contribution = {
+        let client = app.service("test-game");
+        tokio::spawn(async move {
+            let response =
+                client.post("/jackpot/provider-pot/contribute", &bet("any-game", "10"), "k-2").await.unwrap();
+            (response.status().as_u16(), response.json::<serde_json::Value>().await.unwrap())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    change.commit().await.unwrap();
+    let (status, body) = contribution.await.unwrap();
+    assert_eq!((status, body["code"].as_str()), (409, Some("jackpot_paused")), "{body}");
+    let count: i64 =
+        sqlx::query_scalar("select count(*) from jackpot_contributions").fetch_one(&pool).await.unwrap();
+    assert_eq!(count, 1, "nothing was written after the pause");
+}
