@@ -7,6 +7,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::{Amount, Rate};
 
+/// `as_str` and `FromStr` (failing with [`UnknownWord`]) for an enum whose
+/// variants are stored and sent as the given words.
+macro_rules! words {
+    ($name:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
+        impl $name {
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownWord;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($word => Ok($name::$variant),)+
+                    other => Err(UnknownWord(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
 /// Which games feed a jackpot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,26 +112,7 @@ pub enum TriggerMode {
     Provider,
 }
 
-impl TriggerMode {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TriggerMode::MustDrop => "must_drop",
-            TriggerMode::Provider => "provider",
-        }
-    }
-}
-
-impl FromStr for TriggerMode {
-    type Err = UnknownWord;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "must_drop" => Ok(TriggerMode::MustDrop),
-            "provider" => Ok(TriggerMode::Provider),
-            other => Err(UnknownWord(other.to_owned())),
-        }
-    }
-}
+words!(TriggerMode { MustDrop => "must_drop", Provider => "provider" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,26 +121,7 @@ pub enum Status {
     Paused,
 }
 
-impl Status {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Paused => "paused",
-        }
-    }
-}
-
-impl FromStr for Status {
-    type Err = UnknownWord;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "active" => Ok(Status::Active),
-            "paused" => Ok(Status::Paused),
-            other => Err(UnknownWord(other.to_owned())),
-        }
-    }
-}
+words!(Status { Active => "active", Paused => "paused" });
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown value {0:?}")]
@@ -501,5 +488,24 @@ mod tests {
             prop_assert!(p_high.basis_points() <= 10_000);
             prop_assert!(p_low <= p_high);
         }
+    }
+}
+
+#[cfg(test)]
+mod word_tests {
+    use super::*;
+
+    #[test]
+    fn stored_words_round_trip_and_match_the_json_names() {
+        for mode in [TriggerMode::MustDrop, TriggerMode::Provider] {
+            assert_eq!(mode.as_str().parse::<TriggerMode>(), Ok(mode));
+            assert_eq!(serde_json::to_value(mode).unwrap(), mode.as_str());
+        }
+        for status in [Status::Active, Status::Paused] {
+            assert_eq!(status.as_str().parse::<Status>(), Ok(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        assert_eq!("closed".parse::<Status>(), Err(UnknownWord("closed".into())));
+        assert_eq!("Must_Drop".parse::<TriggerMode>(), Err(UnknownWord("Must_Drop".into())));
     }
 }

@@ -4,19 +4,12 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::PgConnection;
 
+/// A contribution row as stored: its id and what was inserted.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredContribution {
     pub id: i64,
-    pub jackpot_id: String,
-    pub cycle_number: i64,
-    pub idempotency_key: String,
-    pub request_hash: Vec<u8>,
-    pub bet_amount_micros: i64,
-    pub amount_micros: i64,
-    pub pool_share_micros: i64,
-    pub reserve_share_micros: i64,
-    pub overflow_micros: i64,
-    pub value_after_micros: i64,
+    #[sqlx(flatten)]
+    pub row: NewContribution,
 }
 
 /// Contributions already stored under any of the (jackpot, key) pairs.
@@ -26,9 +19,9 @@ pub async fn find_by_keys(
     keys: &[&str],
 ) -> Result<Vec<StoredContribution>, sqlx::Error> {
     sqlx::query_as(
-        "select c.id, c.jackpot_id, c.cycle_number, c.idempotency_key, c.request_hash, c.bet_amount_micros,
-                c.amount_micros, c.pool_share_micros, c.reserve_share_micros, c.overflow_micros,
-                c.value_after_micros
+        "select c.id, c.jackpot_id, c.cycle_number, c.game_id, c.player_id, c.idempotency_key, c.request_hash,
+                c.bet_amount_micros, c.amount_micros, c.pool_share_micros, c.reserve_share_micros,
+                c.overflow_micros, c.value_after_micros
            from jackpot_contributions c
            join unnest($1::text[], $2::text[]) as k(jackpot_id, idempotency_key)
              on c.jackpot_id = k.jackpot_id and c.idempotency_key = k.idempotency_key",
@@ -39,7 +32,7 @@ pub async fn find_by_keys(
     .await
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NewContribution {
     pub jackpot_id: String,
     pub cycle_number: i64,

@@ -230,27 +230,26 @@ async fn stored_receipts<'r>(
         won.insert(receipt.contribution_id.unwrap_or_default(), receipt);
     }
     let mut receipts = HashMap::new();
-    for row in stored {
+    for StoredContribution { id, row } in stored {
         let Some(request) = requests
             .iter()
             .find(|r| r.jackpot_id == row.jackpot_id && r.idempotency_key == row.idempotency_key)
         else {
             continue;
         };
-        let award = won.remove(&row.id);
-        let hash = row.request_hash.clone();
+        let award = won.remove(&id);
         receipts.insert(
             (request.jackpot_id.as_str(), request.idempotency_key.as_str()),
-            (hash, stored_receipt(row, award)),
+            (row.request_hash.clone(), stored_receipt(id, &row, award)),
         );
     }
     Ok(receipts)
 }
 
-fn stored_receipt(row: StoredContribution, award: Option<AwardReceipt>) -> ContributionReceipt {
+fn stored_receipt(id: i64, row: &NewContribution, award: Option<AwardReceipt>) -> ContributionReceipt {
     ContributionReceipt {
-        contribution_id: row.id,
-        jackpot_id: row.jackpot_id,
+        contribution_id: id,
+        jackpot_id: row.jackpot_id.clone(),
         cycle: row.cycle_number,
         bet: Amount::from_micros(row.bet_amount_micros),
         contribution: Amount::from_micros(row.amount_micros),
@@ -293,7 +292,7 @@ impl Batch<'_> {
     ) -> Result<Vec<i64>, BatchAbort> {
         let ids: Vec<i64> = ids.into_iter().collect::<Option<_>>().ok_or(BatchAbort::KeysStored)?;
         for ((index, row), &id) in indexes.into_iter().zip(rows).zip(&ids) {
-            self.results[index] = Some(Ok(stored_receipt(stored_of(row, id), None)));
+            self.results[index] = Some(Ok(stored_receipt(id, row, None)));
         }
         Ok(ids)
     }
@@ -391,22 +390,6 @@ fn pool_of(cycle: &OpenCycle) -> Pool {
     Pool {
         value: Amount::from_micros(cycle.value_micros),
         drop_point: cycle.drop_point_micros.map(Amount::from_micros),
-    }
-}
-
-fn stored_of(row: &NewContribution, id: i64) -> StoredContribution {
-    StoredContribution {
-        id,
-        jackpot_id: row.jackpot_id.clone(),
-        cycle_number: row.cycle_number,
-        idempotency_key: row.idempotency_key.clone(),
-        request_hash: row.request_hash.clone(),
-        bet_amount_micros: row.bet_amount_micros,
-        amount_micros: row.amount_micros,
-        pool_share_micros: row.pool_share_micros,
-        reserve_share_micros: row.reserve_share_micros,
-        overflow_micros: row.overflow_micros,
-        value_after_micros: row.value_after_micros,
     }
 }
 
