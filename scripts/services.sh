@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Provides PostgreSQL (and Redis, for tests) to a command, then runs it.
+# Provides PostgreSQL (and Redis and S3, for tests) to a command, then runs it.
 #
 #   scripts/services.sh run  -- CMD...   DATABASE_URL / REDIS_URL when set; otherwise a
 #                                        private PostgreSQL cluster kept in .data/postgres
@@ -8,9 +8,13 @@
 #                                        servers on 127.0.0.1:5432 / :6379 when they answer;
 #                                        else private, throw-away ones on free ports,
 #                                        removed when CMD ends.
+#                                        S3: TEST_S3_URL when set; else a throw-away
+#                                        moto server (installed by scripts/tools.sh test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
 mode=${1:?usage: services.sh run|test -- command...}
 shift
@@ -108,6 +112,25 @@ start_private_redis() {
   die "Redis did not start; see $dir/redis.log"
 }
 
+# ---- S3 (moto) ---------------------------------------------------------------
+
+# start_moto PORT DIR: moto's S3 server, which enforces Object Lock, for the
+# tests; removed when the command ends.
+start_moto() {
+  local port=$1 dir=$2
+  mkdir -p "$dir"
+  say "starting moto (S3 with Object Lock) on 127.0.0.1:$port"
+  "$(moto_venv)/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+  local pid=$!
+  cleanup_steps+=("say 'stopping moto'; kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf '$dir'")
+  for _ in $(seq 1 100); do
+    port_open "$port" && { export TEST_S3_URL="http://127.0.0.1:$port"; return 0; }
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/moto.log" >&2; die "moto exited during start-up"; }
+    sleep 0.1
+  done
+  die "moto did not start; see $dir/moto.log"
+}
+
 # ---- Modes ------------------------------------------------------------------
 
 case "$mode" in
@@ -140,6 +163,13 @@ case "$mode" in
       start_private_pg "$data" "$port"
       cleanup_steps+=("say 'removing private PostgreSQL'; stop_private_pg '$data'; rm -rf '$data'")
       export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    fi
+    if [ -n "${TEST_S3_URL:-}" ]; then
+      say "S3: TEST_S3_URL from the environment"
+    elif [ -f "$(moto_venv)/installed" ]; then
+      start_moto "$(free_port)" "$root/.data/test-s3-$$"
+    else
+      say "S3: moto is not installed (scripts/tools.sh test installs it); the audit shipping tests will fail"
     fi
     if [ -n "${REDIS_URL:-}" ]; then
       say "Redis: REDIS_URL from the environment"

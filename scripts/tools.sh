@@ -11,6 +11,8 @@ CARGO_LEPTOS_VERSION=0.3.10
 TRUNK_VERSION=0.21.14
 BINARYEN_VERSION=132.0.0
 mode=${1:-test}
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -74,6 +76,19 @@ fi
 
 # Chromium for the browser tests; Playwright cannot download its own here.
 [ -x /usr/bin/chromium ] || apt_install chromium
+
+# moto, the S3-compatible server the audit trail's tests ship segments to.
+moto=$(moto_venv)
+if [ ! -f "$moto/installed" ]; then
+  say "installing moto (PyPI, pinned by scripts/moto-requirements.txt) into $moto (about 3 minutes, once per machine)"
+  command -v python3 >/dev/null || apt_install python3
+  python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+  rm -rf "$moto"
+  python3 -m venv "$moto"
+  "$moto/bin/pip" install --quiet --disable-pip-version-check -r scripts/moto-requirements.txt ||
+    die "could not install moto from PyPI"
+  touch "$moto/installed" # only a complete install counts
+fi
 
 # Playwright, pinned by end2end/package-lock.json.
 if [ ! -x end2end/node_modules/.bin/playwright ] ||

@@ -5,6 +5,7 @@
 //! tested exhaustively (tables and property tests) and compiled to WebAssembly
 //! for the Mini App as well as for the server.
 
+pub mod audit;
 pub mod fairness;
 pub mod jackpot;
 pub mod money;

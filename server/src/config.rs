@@ -41,6 +41,12 @@ queue_max = 20000
 [reconciliation]
 interval_s = 3600
 
+[audit]
+segment_records_max = 1000
+segment_age_max_s = 60
+ship_interval_ms = 1000
+retain_days = 1827
+
 [service]
 keys = []
 
@@ -64,6 +70,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub engine: EngineSettings,
     pub reconciliation: ReconciliationSettings,
+    pub audit: AuditSettings,
     pub service: ServiceSettings,
     pub site: SiteSettings,
     pub demo: DemoSettings,
@@ -171,6 +178,82 @@ impl EngineSettings {
 pub struct ReconciliationSettings {
     /// Seconds between scheduled runs; 0 turns the schedule off.
     pub interval_s: u64,
+}
+
+/// The audit trail's shipping to the WORM bucket (docs/AUDIT.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// A segment is sealed when it holds this many records…
+    pub segment_records_max: i64,
+    /// …or when its oldest record is this old, whichever comes first.
+    pub segment_age_max_s: u64,
+    /// How often the shipper looks for records to seal.
+    pub ship_interval_ms: u64,
+    /// Each segment is locked (COMPLIANCE mode) for this many days; at least
+    /// [`RETAIN_DAYS_MIN`] (five years).
+    pub retain_days: i64,
+    /// Absent: records are kept in PostgreSQL only and nothing is shipped.
+    #[serde(default)]
+    pub bucket: Option<BucketSettings>,
+}
+
+/// Five years, leap days included.
+pub const RETAIN_DAYS_MIN: i64 = 5 * 365 + 2;
+
+impl AuditSettings {
+    /// The settings the shipper can run with, or why not.
+    pub fn check(&self) -> Result<(), String> {
+        if self.retain_days < RETAIN_DAYS_MIN {
+            return Err(format!(
+                "audit.retain_days is {}; segments must be kept at least {RETAIN_DAYS_MIN} days (five years)",
+                self.retain_days
+            ));
+        }
+        if !(1..=100_000).contains(&self.segment_records_max) {
+            return Err("audit.segment_records_max must be between 1 and 100000".into());
+        }
+        Ok(())
+    }
+
+    pub fn segment_age_max(&self) -> Duration {
+        Duration::from_secs(self.segment_age_max_s)
+    }
+
+    pub fn ship_interval(&self) -> Duration {
+        Duration::from_millis(self.ship_interval_ms.max(10))
+    }
+}
+
+/// An S3-compatible bucket created with Object Lock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketSettings {
+    pub name: String,
+    /// Absent: AWS S3 itself. Set for another S3-compatible service.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Where segments go inside the bucket: `<prefix>segments/<number>.jsonl`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    /// Path-style addressing (`endpoint/bucket/key`), which most local S3 servers need.
+    #[serde(default)]
+    pub path_style: bool,
+    /// Create the bucket, with Object Lock, when it is missing (development and tests).
+    #[serde(default)]
+    pub create: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_prefix() -> String {
+    "audit/".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,6 +5,7 @@ use domain::jackpot::{Rules, Tier, TriggerMode};
 use domain::money::{Amount, Rate, MICROS_PER_UNIT};
 use sqlx::PgPool;
 
+use crate::audit::{self, Actor};
 use crate::db::jackpots::{self, Jackpot, NewJackpot};
 use crate::db::ledger::Accounts;
 use crate::engine;
@@ -70,6 +71,8 @@ pub async fn seed_jackpots(pool: &PgPool) -> Result<bool, sqlx::Error> {
     }
     let currency = "EUR".parse().expect("a valid currency code");
     let accounts = Accounts::new(pool.clone());
+    let actor = Actor::system("demo");
+    let mut created = Vec::new();
     for demo in &DEMO_JACKPOTS {
         let rules = Rules::new(
             Rate::from_ppm(demo.rate_ppm).expect("a valid rate"),
@@ -93,8 +96,10 @@ pub async fn seed_jackpots(pool: &PgPool) -> Result<bool, sqlx::Error> {
             rules,
             status: domain::jackpot::Status::Active,
         };
-        engine::open_first_cycle(&mut tx, &accounts, &jackpot).await?;
+        let (_, entry) = engine::open_first_cycle(&mut tx, &accounts, &jackpot, &actor).await?;
+        created.push(entry);
     }
+    audit::append(&mut tx, &created).await?;
     tx.commit().await?;
     Ok(true)
 }

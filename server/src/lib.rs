@@ -2,6 +2,7 @@
 //! the storage behind the jackpots. `main.rs` is a thin command line over
 //! [`startup::Application`].
 
+pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod db;

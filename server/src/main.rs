@@ -2,6 +2,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use server::audit::bucket::Bucket;
+use server::audit::shipper::{Seal, Shipper};
+use server::audit::{self, Actor};
 use server::config::Settings;
 use server::startup::{shutdown_signal, Application, Drain};
 use server::{db, reconciliation, telemetry};
@@ -22,6 +25,26 @@ enum Command {
     /// Reconcile pools, reserves and the ledger now; print the report and exit
     /// with status 1 if any check fails.
     Reconcile,
+    /// The audit trail: verify its hash chain, or ship segments now.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Re-read the chain from PostgreSQL and, when a bucket is configured,
+    /// from the WORM bucket (compared with the database record by record);
+    /// name the first broken link and exit with status 1 if there is one.
+    Verify {
+        /// Read the database only, even with a bucket configured.
+        #[arg(long)]
+        database_only: bool,
+    },
+    /// Seal and ship every pending record now, the last segment even if it is
+    /// neither full nor old enough yet.
+    Ship,
 }
 
 #[tokio::main]
@@ -39,12 +62,59 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Reconcile => {
             let pool = db::pool(&settings.database)?;
-            let report =
-                reconciliation::run(&pool, reconciliation::Trigger::Cli).await.context("reconciling")?;
+            let report = reconciliation::run(&pool, reconciliation::Trigger::Cli, &Actor::system("cli"))
+                .await
+                .context("reconciling")?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             if !report.mismatches.is_empty() {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify { database_only } } => {
+            let pool = db::pool(&settings.database)?;
+            let mut intact = true;
+            println!("verifying the audit chain in PostgreSQL…");
+            let report = audit::verify::database(&pool).await.context("reading the audit records")?;
+            println!("{}", report.summary());
+            intact &= report.intact();
+            match settings.audit.bucket.as_ref().filter(|_| !database_only) {
+                Some(bucket) => {
+                    let bucket = Bucket::new(bucket);
+                    println!("verifying the segments in bucket {}…", bucket.name());
+                    let report = audit::verify::bucket(&bucket, Some(&pool)).await?;
+                    for note in &report.notes {
+                        println!("  note: {note}");
+                    }
+                    println!("{}", report.summary());
+                    intact &= report.intact();
+                }
+                None => println!("bucket: not configured (audit.bucket), not verified"),
+            }
+            if !intact {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Ship } => {
+            let pool = db::pool(&settings.database)?;
+            let bucket = settings.audit.bucket.as_ref().context("audit.bucket is not configured")?;
+            let bucket = Bucket::new(bucket);
+            bucket.ensure(settings.audit.bucket.as_ref().is_some_and(|b| b.create)).await?;
+            let shipper = Shipper::new(pool, bucket, settings.audit.clone())?;
+            let shipped = shipper.ship(Seal::Now).await?;
+            for segment in &shipped {
+                println!(
+                    "segment {} ({}..={}) → {}{}, locked until {}",
+                    segment.number,
+                    segment.first_seq,
+                    segment.last_seq,
+                    segment.key,
+                    if segment.adopted { " (left by an interrupted run; recorded)" } else { "" },
+                    segment.retain_until.format("%Y-%m-%d")
+                );
+            }
+            println!("{} segment(s) shipped", shipped.len());
             Ok(())
         }
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::audit::{self, Action, Actor, Entry};
 use crate::db::reconciliation::{self, Mismatch};
 
 /// Keeps two instances from running the scheduled job at once.
@@ -42,7 +43,7 @@ pub struct Report {
 }
 
 /// Runs the checks and stores the report.
-pub async fn run(db: &PgPool, trigger: Trigger) -> Result<Report, sqlx::Error> {
+pub async fn run(db: &PgPool, trigger: Trigger, actor: &Actor) -> Result<Report, sqlx::Error> {
     let started_at = chrono::Utc::now();
     let mut tx = db.begin().await?;
     sqlx::query("set transaction isolation level repeatable read").execute(&mut *tx).await?;
@@ -61,7 +62,25 @@ pub async fn run(db: &PgPool, trigger: Trigger) -> Result<Report, sqlx::Error> {
         mismatch_ratio_ppm,
         ledger_sum_micros,
     };
-    let run_id = reconciliation::record(&mut *db.acquire().await?, &stored).await?;
+    let mut tx = db.begin().await?;
+    let run_id = reconciliation::record(&mut tx, &stored).await?;
+    let entry = Entry {
+        actor: actor.clone(),
+        action: Action::Reconciliation,
+        jackpot_id: None,
+        before_micros: None,
+        after_micros: None,
+        detail: serde_json::json!({
+            "runId": run_id,
+            "trigger": trigger.as_str(),
+            "checks": checks,
+            "mismatches": mismatches.len(),
+            "mismatchRatioPpm": mismatch_ratio_ppm,
+            "ledgerSumMicros": ledger_sum_micros,
+        }),
+    };
+    audit::append(&mut tx, &[entry]).await?;
+    tx.commit().await?;
     metrics::gauge!("cekpot_reconciliation_mismatch_ratio").set(crate::metrics::ratio(mismatch_ratio_ppm));
     metrics::gauge!("cekpot_reconciliation_mismatches").set(mismatches.len() as f64);
     metrics::counter!("cekpot_reconciliation_runs_total", "trigger" => trigger.as_str()).increment(1);
@@ -96,7 +115,7 @@ async fn run_with_lease(db: &PgPool) -> Result<(), sqlx::Error> {
         tracing::debug!("another instance holds the reconciliation lease");
         return Ok(());
     }
-    let result = run(db, Trigger::Schedule).await.map(drop);
+    let result = run(db, Trigger::Schedule, &Actor::system("schedule")).await.map(drop);
     sqlx::query("select pg_advisory_unlock($1)").bind(LEASE_KEY).execute(&mut *lease).await?;
     result
 }

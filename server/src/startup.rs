@@ -13,6 +13,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::audit::bucket::Bucket;
+use crate::audit::shipper::Shipper;
 use crate::cache::Redis;
 use crate::config::Settings;
 use crate::engine::Engine;
@@ -71,6 +73,15 @@ impl Application {
             .build();
         if settings.reconciliation.interval_s > 0 {
             reconciliation::schedule(db.clone(), Duration::from_secs(settings.reconciliation.interval_s));
+        }
+        match &settings.audit.bucket {
+            Some(bucket_settings) => {
+                let bucket = Bucket::new(bucket_settings);
+                bucket.ensure(bucket_settings.create).await.context("checking the audit bucket")?;
+                Shipper::new(db.clone(), bucket, settings.audit.clone())?.spawn();
+                tracing::info!(bucket = %bucket_settings.name, "shipping audit segments to the WORM bucket");
+            }
+            None => tracing::warn!("no audit.bucket configured: audit records stay in PostgreSQL only"),
         }
         let grace = settings.http.shutdown_grace();
         let engine = Engine::new(db.clone(), settings.engine.mode, settings.engine.limits());

@@ -24,16 +24,37 @@ pub enum Refused {
     KeyStored,
 }
 
+/// Contributions a batch wrote before its final statement (those up to a
+/// drop, which the award names); the batch's audit record covers them too.
+#[derive(Debug, Default)]
+pub struct Earlier {
+    ids: Vec<i64>,
+    key_ids: Vec<Option<String>>,
+    request_ids: Vec<Option<String>>,
+}
+
+impl Earlier {
+    pub fn push(&mut self, id: i64, row: &NewContribution) {
+        self.ids.push(id);
+        self.key_ids.push(row.key_id.clone());
+        self.request_ids.push(row.request_id.clone());
+    }
+}
+
 /// Writes everything, or nothing; answers each row's id in the order given.
+/// The statement ends by appending the batch's audit record: every
+/// contribution id with its key id and request id, and each pool's value
+/// before and after (see [`audit_cte`]).
 pub async fn write(
     conn: &mut PgConnection,
     batch_id: i64,
     rows: &[NewContribution],
     cycles: &[CycleUpdate],
     transfers: &[Transfer],
+    earlier: &Earlier,
 ) -> Result<Result<Vec<i64>, Refused>, sqlx::Error> {
     let transfers = ledger::consolidate(transfers);
-    let (rows_at, cycles_at, posting_at, count_at) = (1, 14, 24, 29);
+    let (rows_at, cycles_at, posting_at, count_at, audit_at) = (1, 16, 26, 31, 32);
     let sql = format!(
         "with {}, {}, {},
          verdict as (
@@ -42,26 +63,84 @@ pub async fn write(
                      then cekpot_abort('CK001', 'a pool changed since the batch read it')
                  when (select count(*) from inserted) <> (select count(*) from input)
                      then cekpot_abort('CK002', 'an idempotency key of the batch is stored already')
-                 else 0 end as ok)
+                 else 0 end as ok),
+         {}
          select (select ok from verdict),
                 array(select i.id from input
                         join inserted i on i.jackpot_id = input.jackpot_id
                                        and i.idempotency_key = input.idempotency_key
-                       order by input.position)",
+                       order by input.position),
+                (select count(*) from audited)",
         contributions::insert_ctes(rows_at),
         jackpots::update_cycles_cte(cycles_at),
         ledger::posting_ctes(posting_at),
+        audit_cte(audit_at, rows_at + 14),
     );
     let (rows, cycle_columns, posting) =
         (ContributionColumns::of(batch_id, rows), CycleColumns::of(cycles), Posting::of(&transfers));
-    let query = sqlx::query_as::<_, (i64, Vec<i64>)>(&sql);
-    let query = posting.bind_as(cycle_columns.bind_as(rows.bind_as(query))).bind(cycles.len() as i64);
+    let query = sqlx::query_as::<_, (i64, Vec<i64>, i64)>(&sql);
+    let query = posting
+        .bind_as(cycle_columns.bind_as(rows.bind_as(query)))
+        .bind(cycles.len() as i64)
+        .bind(pools_detail(cycles))
+        .bind(&earlier.ids)
+        .bind(&earlier.key_ids)
+        .bind(&earlier.request_ids);
     match query.fetch_one(conn).await {
-        Ok((_, ids)) => Ok(Ok(ids)),
+        Ok((_, ids, _)) => Ok(Ok(ids)),
         Err(error) => match error.as_database_error().and_then(|e| e.code()).as_deref() {
             Some("CK001") => Ok(Err(Refused::PoolChanged)),
             Some("CK002") => Ok(Err(Refused::KeyStored)),
             _ => Err(error),
         },
     }
+}
+
+/// The CTE `audited`, which appends the batch's audit record once everything
+/// else of the statement has run — its arguments read every other CTE, so the
+/// chain's head is the statement's last lock. Parameters from `$first`: the
+/// pools (JSON), then the earlier contributions' ids, key ids and request ids;
+/// `$batch` is the batch id. Nothing is appended for a batch that wrote no
+/// contribution.
+fn audit_cte(first: usize, batch: usize) -> String {
+    let [pools, ids, key_ids, request_ids] = [first, first + 1, first + 2, first + 3];
+    format!(
+        "written as (
+             select 0 as part, n as ord, id, key_id, request_id
+               from unnest(${ids}::bigint[], ${key_ids}::text[], ${request_ids}::text[])
+                    with ordinality as e(id, key_id, request_id, n)
+             union all
+             select 1, id, id, key_id, request_id from inserted),
+         audited as (
+             select cekpot_audit_append(
+                        (select string_agg(distinct coalesce(key_id, '-'), ',' order by coalesce(key_id, '-')) from written),
+                        'contribution_batch', null, null, null, null,
+                        jsonb_build_object(
+                            'batchId', ${batch},
+                            'contributions', (select jsonb_build_object(
+                                                  'ids', jsonb_agg(id order by part, ord),
+                                                  'keyIds', jsonb_agg(key_id order by part, ord),
+                                                  'requestIds', jsonb_agg(request_id order by part, ord))
+                                                from written),
+                            'pools', ${pools}::jsonb,
+                            'cyclesUpdated', (select count(*) from cycles),
+                            'accountsMoved', (select count(*) from balances),
+                            'transfers', (select count(*) from posted)))
+              where exists (select 1 from written))"
+    )
+}
+
+/// Each pool's value before and after the batch, for its audit record.
+fn pools_detail(cycles: &[CycleUpdate]) -> serde_json::Value {
+    cycles
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "jackpotId": c.jackpot_id,
+                "cycle": c.cycle_number,
+                "beforeMicros": c.expected_value.map(|v| v.micros()),
+                "afterMicros": c.value.micros(),
+            })
+        })
+        .collect()
 }

@@ -21,7 +21,7 @@ pub async fn find_by_keys(
     sqlx::query_as(
         "select c.id, c.jackpot_id, c.cycle_number, c.game_id, c.player_id, c.idempotency_key, c.request_hash,
                 c.bet_amount_micros, c.amount_micros, c.pool_share_micros, c.reserve_share_micros,
-                c.overflow_micros, c.value_after_micros
+                c.overflow_micros, c.value_after_micros, c.key_id, c.request_id
            from jackpot_contributions c
            join unnest($1::text[], $2::text[]) as k(jackpot_id, idempotency_key)
              on c.jackpot_id = k.jackpot_id and c.idempotency_key = k.idempotency_key",
@@ -46,12 +46,16 @@ pub struct NewContribution {
     pub reserve_share_micros: i64,
     pub overflow_micros: i64,
     pub value_after_micros: i64,
+    /// Who sent it: the signing key's id, and the request's `x-request-id`.
+    pub key_id: Option<String>,
+    pub request_id: Option<String>,
 }
 
-/// New contribution rows as statement parameters (13, the batch id last).
+/// New contribution rows as statement parameters (15, the batch id last).
 pub struct ContributionColumns<'a> {
     batch_id: i64,
     text: [Vec<&'a str>; 4],
+    who: [Vec<Option<&'a str>>; 2],
     hashes: Vec<&'a [u8]>,
     numbers: [Vec<i64>; 7],
 }
@@ -68,6 +72,10 @@ impl<'a> ContributionColumns<'a> {
                 text(|r| &r.player_id),
                 text(|r| &r.idempotency_key),
             ],
+            who: [
+                rows.iter().map(|r| r.key_id.as_deref()).collect(),
+                rows.iter().map(|r| r.request_id.as_deref()).collect(),
+            ],
             hashes: rows.iter().map(|r| r.request_hash.as_slice()).collect(),
             numbers: [
                 column(|r| r.cycle_number),
@@ -81,7 +89,7 @@ impl<'a> ContributionColumns<'a> {
         }
     }
 
-    /// Binds the 13 parameters [`insert_ctes`] numbers from its `first`.
+    /// Binds the 15 parameters [`insert_ctes`] numbers from its `first`.
     pub fn bind_as<'q, O>(
         &'q self,
         query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
@@ -91,36 +99,37 @@ impl<'a> ContributionColumns<'a> {
         for column in &self.numbers {
             query = query.bind(column);
         }
-        query.bind(self.batch_id)
+        let [key_ids, request_ids] = &self.who;
+        query.bind(key_ids).bind(request_ids).bind(self.batch_id)
     }
 }
 
 /// The common table expressions that insert [`ContributionColumns`] bound at
-/// `$first` to `$first + 12`: `input` (with each row's `position`) and
+/// `$first` to `$first + 14`: `input` (with each row's `position`) and
 /// `inserted`. A row whose (jackpot, idempotency key) is already stored is
 /// skipped, not an error: the caller finds it missing from `inserted`.
 pub fn insert_ctes(first: usize) -> String {
-    let p: Vec<String> = (first..first + 13).map(|n| format!("${n}")).collect();
+    let p: Vec<String> = (first..first + 15).map(|n| format!("${n}")).collect();
     format!(
         "input as (
              select * from unnest({}::text[], {}::text[], {}::text[], {}::text[], {}::bytea[],
                                   {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[],
-                                  {}::bigint[], {}::bigint[])
+                                  {}::bigint[], {}::bigint[], {}::text[], {}::text[])
                       with ordinality
                       as t(jackpot_id, game_id, player_id, idempotency_key, request_hash, cycle_number,
                            bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
-                           overflow_micros, value_after_micros, position)),
+                           overflow_micros, value_after_micros, key_id, request_id, position)),
          inserted as (
              insert into jackpot_contributions (jackpot_id, cycle_number, game_id, player_id, idempotency_key,
                  request_hash, bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
-                 overflow_micros, value_after_micros, batch_id)
+                 overflow_micros, value_after_micros, key_id, request_id, batch_id)
              select jackpot_id, cycle_number, game_id, player_id, idempotency_key, request_hash,
                     bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
-                    overflow_micros, value_after_micros, {}
+                    overflow_micros, value_after_micros, key_id, request_id, {}
                from input order by position
                  on conflict (jackpot_id, idempotency_key) do nothing
-             returning id, jackpot_id, idempotency_key)",
-        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12]
+             returning id, jackpot_id, idempotency_key, key_id, request_id)",
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14]
     )
 }
 

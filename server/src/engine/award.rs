@@ -5,12 +5,14 @@ use sqlx::PgConnection;
 
 use super::cycle::{award_cycle, Books, Winner};
 use super::{fingerprint, AwardReceipt};
+use crate::audit::{self, Actor};
 use crate::db::awards::{self, Claim, ClaimOutcome, NewClaim};
 use crate::db::jackpots::{self, CycleMeters, LockedJackpot};
 use crate::db::ledger::{self, Accounts};
 
 #[derive(Debug, Clone)]
 pub struct AwardRequest {
+    pub actor: Actor,
     pub jackpot_id: String,
     pub player_id: String,
     pub session_id: String,
@@ -76,6 +78,7 @@ pub async fn award(
     };
     if request.cycle == open.cycle_number {
         let winner = Winner {
+            actor: &request.actor,
             player_id: &request.player_id,
             session_id: Some(&request.session_id),
             contribution_id: None,
@@ -85,6 +88,7 @@ pub async fn award(
             award_cycle(conn, &jackpot, &open, winner, &CycleMeters::default(), &mut books).await?;
         ledger::post(conn, &books.transfers).await?;
         awards::insert_claim(conn, &claim(ClaimOutcome::Won, Some(receipt.award_id))).await?;
+        audit::append(conn, &books.audit).await?;
         return Ok(Ok(receipt));
     }
     match awards::for_cycle(conn, &jackpot.id, request.cycle).await? {

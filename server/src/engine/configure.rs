@@ -9,6 +9,7 @@ use domain::money::{Amount, Rate};
 use serde_json::json;
 use sqlx::PgConnection;
 
+use crate::audit::{self, Action, Actor, Entry};
 use crate::db::jackpots::{self, Jackpot, LockedJackpot, NewChange};
 
 /// What to change; `None` keeps the current setting.
@@ -53,7 +54,7 @@ pub async fn configure(
     conn: &mut PgConnection,
     jackpot_id: &str,
     edit: &JackpotEdit,
-    changed_by: &str,
+    actor: &Actor,
     reason: &str,
 ) -> Result<Result<ChangeReceipt, ConfigError>, sqlx::Error> {
     let Some(LockedJackpot { jackpot: before, cycle, .. }) =
@@ -85,18 +86,30 @@ pub async fn configure(
     let applies_from_cycle = (after.rules != before.rules).then_some(cycle.cycle_number + 1);
     jackpots::update_config(conn, &after).await?;
     jackpots::bump_config_version(conn, jackpot_id).await?;
-    let change_id = jackpots::insert_change(
-        conn,
-        &NewChange {
-            jackpot_id,
-            changed_by,
-            reason,
-            before: configuration(&before),
-            after: configuration(&after),
-            applies_from_cycle,
-        },
-    )
-    .await?;
+    let change = NewChange {
+        jackpot_id,
+        changed_by: &actor.key_id,
+        reason,
+        before: configuration(&before),
+        after: configuration(&after),
+        applies_from_cycle,
+    };
+    let change_id = jackpots::insert_change(conn, &change).await?;
+    let entry = Entry {
+        actor: actor.clone(),
+        action: Action::ConfigChange,
+        jackpot_id: Some(jackpot_id.to_owned()),
+        before_micros: None,
+        after_micros: None,
+        detail: json!({
+            "changeId": change_id,
+            "reason": reason,
+            "before": change.before,
+            "after": change.after,
+            "appliesFromCycle": applies_from_cycle,
+        }),
+    };
+    audit::append(conn, &[entry]).await?;
     Ok(Ok(ChangeReceipt {
         change_id,
         jackpot: after,
@@ -107,7 +120,7 @@ pub async fn configure(
 }
 
 /// A configuration as the change record stores it (the API's field names).
-fn configuration(jackpot: &Jackpot) -> serde_json::Value {
+pub(super) fn configuration(jackpot: &Jackpot) -> serde_json::Value {
     let rules = &jackpot.rules;
     json!({
         "name": jackpot.name,

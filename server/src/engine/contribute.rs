@@ -8,8 +8,9 @@ use sqlx::PgConnection;
 
 use super::cycle::{award_cycle, Books, Winner};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
+use crate::audit::{self, Entry};
 use crate::db::awards;
-use crate::db::batches::{self, Refused};
+use crate::db::batches::{self, Earlier, Refused};
 use crate::db::contributions::{self, NewContribution, StoredContribution};
 use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, LockedJackpot, OpenCycle};
 use crate::db::ledger::{AccountKind, Accounts, Transfer, TransferKind};
@@ -153,8 +154,10 @@ pub async fn apply_batch(
         cached,
         results,
         pending: Vec::new(),
+        earlier: Earlier::default(),
         transfers: Vec::new(),
         cycle_updates: Vec::new(),
+        audit: Vec::new(),
     };
     let mut left = Vec::with_capacity(locked.len());
     for (jackpot_id, indexes) in runs {
@@ -177,12 +180,17 @@ pub async fn apply_batch(
             expected_config_version: Some(cycle.config_version),
         });
         batch.transfers.append(&mut run.books.transfers);
+        batch.audit.append(&mut run.books.audit);
         left.push(LockedJackpot { jackpot, cycle, games });
     }
     left.extend(locked.into_values());
     let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
-    let ids = batches::write(conn, batch.id, &rows, &batch.cycle_updates, &batch.transfers).await??;
+    let ids = batches::write(conn, batch.id, &rows, &batch.cycle_updates, &batch.transfers, &batch.earlier)
+        .await??;
     batch.record(indexes, &rows, ids.into_iter().map(Some).collect())?;
+    // The awards' records follow the batch's: the statement above locked the
+    // chain's head last, and nothing else is locked after it.
+    audit::append(conn, &batch.audit).await?;
     Ok(BatchDone { outcomes: finish(batch.results, repeats), jackpots: left })
 }
 
@@ -270,8 +278,12 @@ struct Batch<'a> {
     results: Vec<Option<Outcome>>,
     /// Accepted contributions not inserted yet, with their request's index.
     pending: Vec<(usize, NewContribution)>,
+    /// Contributions inserted before the final write (up to a drop).
+    earlier: Earlier,
     transfers: Vec<Transfer>,
     cycle_updates: Vec<CycleUpdate>,
+    /// Award records, appended after the batch's own.
+    audit: Vec<Entry>,
 }
 
 impl Batch<'_> {
@@ -279,7 +291,11 @@ impl Batch<'_> {
     async fn write_pending(&mut self, conn: &mut PgConnection) -> Result<Vec<i64>, BatchAbort> {
         let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = self.pending.drain(..).unzip();
         let ids = contributions::insert_many(conn, self.id, &rows).await?;
-        self.record(indexes, &rows, ids)
+        let ids = self.record(indexes, &rows, ids)?;
+        for (id, row) in ids.iter().zip(&rows) {
+            self.earlier.push(*id, row);
+        }
+        Ok(ids)
     }
 
     /// Records the receipts of rows just inserted and answers their ids, or
@@ -339,6 +355,7 @@ impl Run<'_> {
                 let ids = batch.write_pending(conn).await?;
                 cycle.value_micros = pool.value.micros();
                 let winner = Winner {
+                    actor: &request.actor,
                     player_id: &request.player_id,
                     session_id: None,
                     contribution_id: ids.last().copied(),
@@ -413,5 +430,7 @@ fn new_row(
         reserve_share_micros: split.reserve_share.micros(),
         overflow_micros: applied.overflow_to_reserve.micros(),
         value_after_micros: applied.value_after.micros(),
+        key_id: Some(request.actor.key_id.clone()),
+        request_id: request.actor.request_id.clone(),
     }
 }

@@ -7,12 +7,13 @@ use domain::money::Amount;
 use sqlx::PgConnection;
 
 use super::AwardReceipt;
+use crate::audit::{Action, Actor, Entry};
 use crate::db::awards::{self, NewAward};
 use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, NewCycle, OpenCycle};
 use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
 
-/// One jackpot's accounts and the transfers a transaction has decided on but
-/// not posted yet. The reserve's balance is read only when a seed needs it, and
+/// One jackpot's accounts, and the transfers and audit records a transaction
+/// has decided on but not written yet. The reserve's balance is read only when a seed needs it, and
 /// then includes the reserve shares this transaction collected before.
 pub(super) struct Books {
     pub accounts: Accounts,
@@ -21,6 +22,8 @@ pub(super) struct Books {
     reserve_stored: Option<Amount>,
     reserve_delta_micros: i64,
     pub transfers: Vec<Transfer>,
+    /// Appended as the transaction's last statement (see [`crate::audit`]).
+    pub audit: Vec<Entry>,
 }
 
 impl Books {
@@ -39,6 +42,7 @@ impl Books {
             reserve_stored: None,
             reserve_delta_micros: 0,
             transfers: Vec::new(),
+            audit: Vec::new(),
         })
     }
 
@@ -62,15 +66,31 @@ impl Books {
 }
 
 /// Opens cycle 1 of a new jackpot, creating its pool and reserve accounts.
+/// Answers the cycle and the jackpot's audit record, for the caller to append
+/// last.
 pub async fn open_first_cycle(
     conn: &mut PgConnection,
     accounts: &Accounts,
     jackpot: &Jackpot,
-) -> Result<OpenCycle, sqlx::Error> {
+    actor: &Actor,
+) -> Result<(OpenCycle, Entry), sqlx::Error> {
     let mut books = Books::open(conn, accounts, jackpot).await?;
     let cycle = open_cycle(conn, jackpot, 1, &mut books).await?;
     ledger::post(conn, &books.transfers).await?;
-    Ok(cycle)
+    let entry = Entry {
+        actor: actor.clone(),
+        action: Action::JackpotCreated,
+        jackpot_id: Some(jackpot.id.clone()),
+        before_micros: None,
+        after_micros: Some(cycle.value_micros),
+        detail: serde_json::json!({
+            "name": jackpot.name,
+            "tier": jackpot.tier,
+            "currency": jackpot.currency.as_str(),
+            "configuration": super::configure::configuration(jackpot),
+        }),
+    };
+    Ok((cycle, entry))
 }
 
 /// Opens `cycle_number` at the seed: funded from the reserve first and the
@@ -133,6 +153,7 @@ fn draw_fairness(rules: &Rules) -> Option<(Amount, String, String)> {
 
 /// The winner of a cycle and what led to it.
 pub(super) struct Winner<'a> {
+    pub actor: &'a Actor,
     pub player_id: &'a str,
     pub session_id: Option<&'a str>,
     pub contribution_id: Option<i64>,
@@ -180,5 +201,24 @@ pub(super) async fn award_cycle(
     books.transfer(pool, wallet, awarded_amount, TransferKind::Award, &format!("award:{award_id}"));
     let next = open_cycle(conn, jackpot, cycle.cycle_number + 1, books).await?;
     let receipt = AwardReceipt::try_from(awards::get(conn, award_id).await?)?;
+    books.audit.push(Entry {
+        actor: winner.actor.clone(),
+        action: Action::Award,
+        jackpot_id: Some(jackpot.id.clone()),
+        before_micros: Some(awarded_amount.micros()),
+        after_micros: Some(next.value_micros),
+        detail: serde_json::json!({
+            "awardId": award_id,
+            "cycle": cycle.cycle_number,
+            "playerId": winner.player_id,
+            "sessionId": winner.session_id,
+            "contributionId": winner.contribution_id,
+            "triggerMode": cycle.rules.trigger_mode(),
+            "awardedMicros": awarded_amount.micros(),
+            "dropPointMicros": receipt.drop_point.map(Amount::micros),
+            "salt": receipt.salt,
+            "nextCycle": next.cycle_number,
+        }),
+    });
     Ok((receipt, next))
 }

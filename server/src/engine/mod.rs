@@ -19,6 +19,7 @@ pub use configure::{ChangeReceipt, ConfigError, JackpotEdit};
 pub use cycle::open_first_cycle;
 pub use rollback::RollbackError;
 
+use crate::audit::Actor;
 use crate::db;
 use crate::db::awards::AwardRecord;
 use crate::db::contributions::BatchIds;
@@ -97,11 +98,11 @@ impl Engine {
         &self,
         jackpot_id: &str,
         edit: &JackpotEdit,
-        changed_by: &str,
+        actor: &Actor,
         reason: &str,
     ) -> Result<Result<ChangeReceipt, ConfigError>, sqlx::Error> {
         let mut tx = self.db.begin().await?;
-        let outcome = configure::configure(&mut tx, jackpot_id, edit, changed_by, reason).await?;
+        let outcome = configure::configure(&mut tx, jackpot_id, edit, actor, reason).await?;
         if outcome.is_ok() {
             tx.commit().await?;
             metrics::counter!("cekpot_jackpot_changes_total").increment(1);
@@ -113,11 +114,11 @@ impl Engine {
     pub async fn rollback(
         &self,
         award_id: i64,
-        by: &str,
+        actor: &Actor,
         reason: &str,
     ) -> Result<Result<db::awards::RollbackRecord, RollbackError>, sqlx::Error> {
         let mut tx = self.db.begin().await?;
-        let outcome = rollback::rollback(&mut tx, &self.accounts, award_id, by, reason).await?;
+        let outcome = rollback::rollback(&mut tx, &self.accounts, award_id, actor, reason).await?;
         if outcome.is_ok() {
             tx.commit().await?;
             metrics::counter!("cekpot_award_rollbacks_total").increment(1);
@@ -157,6 +158,8 @@ fn count_award(award: &AwardReceipt) {
 /// One bet's contribution, as a caller asked for it.
 #[derive(Debug, Clone)]
 pub struct ContributionRequest {
+    /// Who sent it; recorded with the contribution and in the audit trail.
+    pub actor: Actor,
     pub jackpot_id: String,
     pub game_id: String,
     pub player_id: String,

@@ -8,6 +8,7 @@
 use domain::money::{Amount, Currency};
 use sqlx::PgConnection;
 
+use crate::audit::{self, Action, Actor, Entry};
 use crate::db::awards::{self, RollbackRecord};
 use crate::db::jackpots;
 use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
@@ -26,7 +27,7 @@ pub async fn rollback(
     conn: &mut PgConnection,
     accounts: &Accounts,
     award_id: i64,
-    by: &str,
+    actor: &Actor,
     reason: &str,
 ) -> Result<Result<RollbackRecord, RollbackError>, sqlx::Error> {
     let Some(award) = awards::lock(conn, award_id).await? else {
@@ -63,5 +64,23 @@ pub async fn rollback(
         }
         return Err(error);
     }
-    Ok(Ok(awards::record_rollback(conn, &award, by, reason).await?))
+    let record = awards::record_rollback(conn, &award, &actor.key_id, reason).await?;
+    let entry = Entry {
+        actor: actor.clone(),
+        action: Action::AwardRollback,
+        jackpot_id: Some(award.jackpot_id.clone()),
+        before_micros: Some(balance.micros()),
+        after_micros: Some(balance.micros() - awarded.micros()),
+        detail: serde_json::json!({
+            "awardId": award_id,
+            "cycle": award.cycle_number,
+            "playerId": award.player_id,
+            "amountMicros": awarded.micros(),
+            "from": "player_wallet",
+            "to": "jackpot_reserve",
+            "reason": reason,
+        }),
+    };
+    audit::append(conn, &[entry]).await?;
+    Ok(Ok(record))
 }

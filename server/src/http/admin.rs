@@ -63,7 +63,7 @@ async fn rollback(
             format!("`reason` is 1 to {REASON_LENGTH_MAX} characters"),
         ));
     }
-    match state.engine.rollback(id, &caller.key_id, reason).await? {
+    match state.engine.rollback(id, &caller.actor(), reason).await? {
         Ok(record) => Ok(Json(RollbackView {
             award_id: record.award_id,
             status: "rolled_back",
@@ -83,8 +83,11 @@ async fn rollback(
 }
 
 /// Runs a reconciliation now and answers its report.
-async fn reconcile(State(state): State<AppState>) -> Result<Json<Report>, ApiError> {
-    Ok(Json(reconciliation::run(&state.db, Trigger::Admin).await?))
+async fn reconcile(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Report>, ApiError> {
+    Ok(Json(reconciliation::run(&state.db, Trigger::Admin, &caller.actor()).await?))
 }
 
 /// A configuration change: every field but `reason` is optional.
@@ -195,7 +198,7 @@ async fn configure(
         min_bet: body.min_bet,
         trigger_mode: body.trigger_mode,
     };
-    match state.engine.configure(&id, &edit, &caller.key_id, reason).await? {
+    match state.engine.configure(&id, &edit, &caller.actor(), reason).await? {
         Ok(receipt) => Ok(Json(receipt.into())),
         Err(ConfigError::JackpotNotFound) => Err(jackpot_not_found(&id)),
         Err(error) => Err(invalid(error.to_string())),

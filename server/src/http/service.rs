@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use domain::jackpot::{ContributionRejected, Progress, TriggerMode};
 use domain::money::{Amount, Currency};
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::ApiJson;
+use super::signed::Caller;
 use crate::db;
 use crate::engine::{
     AwardError, AwardReceipt, AwardRequest, ContributionError, ContributionReceipt, ContributionRequest,
@@ -270,6 +271,7 @@ impl From<ContributionReceipt> for ContributeResponse {
 
 async fn contribute(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<ContributeBody>,
@@ -280,6 +282,7 @@ async fn contribute(
         return Err(ApiError::new(ErrorCode::BetTooLarge, format!("the largest bet accepted is {BET_MAX}")));
     }
     let request = ContributionRequest {
+        actor: caller.actor(),
         jackpot_id: id,
         game_id: body.game_id,
         player_id: body.player_id,
@@ -317,6 +320,7 @@ struct AwardBody {
 
 async fn award(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<AwardBody>,
@@ -324,6 +328,7 @@ async fn award(
     validate_reference("playerId", &body.player_id)?;
     validate_reference("sessionId", &body.session_id)?;
     let request = AwardRequest {
+        actor: caller.actor(),
         jackpot_id: id.clone(),
         player_id: body.player_id,
         session_id: body.session_id,

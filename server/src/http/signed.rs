@@ -12,14 +12,27 @@ use domain::signing::{self, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, TI
 use secrecy::ExposeSecret;
 
 use super::error::{ApiError, ErrorCode};
+use crate::audit::Actor;
 use crate::config::Role;
 use crate::state::AppState;
+
+/// The longest `x-request-id` recorded; a longer one is not recorded.
+const REQUEST_ID_LENGTH_MAX: usize = 128;
 
 /// Who sent a verified request; handlers take it as an `Extension`.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub key_id: String,
     pub role: Role,
+    /// The request's `x-request-id` (set by the middleware when the client sent none).
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// The caller as the audit trail records it.
+    pub fn actor(&self) -> Actor {
+        Actor::new(self.key_id.clone(), self.request_id.clone())
+    }
 }
 
 pub async fn verify(
@@ -98,7 +111,11 @@ pub async fn verify(
             ),
         ));
     }
-    let caller = Caller { key_id: key.id.clone(), role: key.role };
+    // Kept in the audit trail: only a plausible id, not whatever a client sent.
+    let request_id = header("x-request-id")
+        .filter(|id| id.len() <= REQUEST_ID_LENGTH_MAX && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned);
+    let caller = Caller { key_id: key.id.clone(), role: key.role, request_id };
     let mut request = Request::from_parts(parts, Body::from(body));
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

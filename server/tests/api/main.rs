@@ -2,6 +2,7 @@
 //! PostgreSQL (a fresh database per test) and real Redis.
 
 mod admin;
+mod audit;
 mod engine_load;
 mod errors;
 mod health;

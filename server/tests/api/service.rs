@@ -45,7 +45,9 @@ pub async fn create_jackpot(pool: &PgPool, spec: JackpotSpec) {
         status: Status::Active,
     };
     let accounts = server::db::ledger::Accounts::new(pool.clone());
-    server::engine::open_first_cycle(&mut tx, &accounts, &jackpot).await.unwrap();
+    let actor = server::audit::Actor::system("test");
+    let (_, created) = server::engine::open_first_cycle(&mut tx, &accounts, &jackpot, &actor).await.unwrap();
+    server::audit::append(&mut tx, &[created]).await.unwrap();
     tx.commit().await.unwrap();
 }
 

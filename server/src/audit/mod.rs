@@ -1,0 +1,109 @@
+//! The audit trail (docs/AUDIT.md). Every write — a batch of contributions,
+//! an award, a rollback, a configuration change, a new jackpot, a
+//! reconciliation run — appends a record in its own transaction, as that
+//! transaction's last statement: the chain's head is then locked only for the
+//! moment before the commit, and never by anyone waiting for another lock.
+//!
+//! The database numbers and links the records (`cekpot_audit_append`, see the
+//! migration); [`verify`] re-checks the links, the [`shipper`] seals them into
+//! segments in the WORM bucket, and [`bucket`] talks to that bucket.
+
+pub mod bucket;
+pub mod shipper;
+pub mod verify;
+
+use serde_json::Value;
+use sqlx::PgConnection;
+
+/// Who asked for a write: a service key's id (or `system:<task>`), and the
+/// request's `x-request-id` when it came over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub key_id: String,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn new(key_id: impl Into<String>, request_id: Option<String>) -> Actor {
+        Actor { key_id: key_id.into(), request_id }
+    }
+
+    /// The server itself: the scheduler, the command line, start-up.
+    pub fn system(task: &str) -> Actor {
+        Actor { key_id: format!("system:{task}"), request_id: None }
+    }
+}
+
+/// What a record says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ContributionBatch,
+    Award,
+    AwardRollback,
+    ConfigChange,
+    JackpotCreated,
+    Reconciliation,
+}
+
+impl Action {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::ContributionBatch => "contribution_batch",
+            Action::Award => "award",
+            Action::AwardRollback => "award_rollback",
+            Action::ConfigChange => "config_change",
+            Action::JackpotCreated => "jackpot_created",
+            Action::Reconciliation => "reconciliation",
+        }
+    }
+}
+
+/// A record to append. Amounts are micro-units, as everywhere.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub actor: Actor,
+    pub action: Action,
+    pub jackpot_id: Option<String>,
+    pub before_micros: Option<i64>,
+    pub after_micros: Option<i64>,
+    pub detail: Value,
+}
+
+/// Appends `entries` in order; answers their sequence numbers. Call it as the
+/// transaction's last statement (see the module's comment).
+pub async fn append(conn: &mut PgConnection, entries: &[Entry]) -> Result<Vec<i64>, sqlx::Error> {
+    let mut numbers = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let seq: i64 = sqlx::query_scalar("select cekpot_audit_append($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&entry.actor.key_id)
+            .bind(entry.action.as_str())
+            .bind(&entry.actor.request_id)
+            .bind(&entry.jackpot_id)
+            .bind(entry.before_micros)
+            .bind(entry.after_micros)
+            .bind(&entry.detail)
+            .fetch_one(&mut *conn)
+            .await?;
+        numbers.push(seq);
+    }
+    Ok(numbers)
+}
+
+/// Records from `from` on, in order, at most `limit`.
+pub async fn records_from(
+    conn: &mut PgConnection,
+    from: i64,
+    limit: i64,
+) -> Result<Vec<domain::audit::Record>, sqlx::Error> {
+    let rows: Vec<(i64, Vec<u8>, Vec<u8>, String)> = sqlx::query_as(
+        "select seq, prev_hash, hash, body from audit_records where seq >= $1 order by seq limit $2",
+    )
+    .bind(from)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, prev_hash, hash, body)| domain::audit::Record { seq, prev_hash, hash, body })
+        .collect())
+}
