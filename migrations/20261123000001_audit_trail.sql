@@ -64,9 +64,10 @@ $$;
 
 -- Audit records and shipped segments are never changed or removed: the
 -- database refuses UPDATE, DELETE and TRUNCATE (SQLSTATE CK003), whoever asks.
--- The triggers fire in every session_replication_role; only disabling them —
--- a superuser's ALTER TABLE, itself logged by PostgreSQL — gets past them, and
--- the hash chain and the WORM bucket catch what that changes.
+-- The triggers fire in every session_replication_role; only the tables' owner
+-- or a superuser can disable them (docs/AUDIT.md: run the server as a role
+-- that is neither), and the hash chain and the WORM bucket catch what such a
+-- change does.
 create function cekpot_refuse_change() returns trigger
     language plpgsql as $$
 begin

@@ -78,6 +78,15 @@ async fn measure(base: &str, mode: &'static str, measured: usize) -> anyhow::Res
                 (after.seconds_sum - before.seconds_sum) / batches * 1e3,
             )
         });
+        let db = sqlx::PgPool::connect(&url).await?;
+        let (records, shipped): (i64, i64) = sqlx::query_as(
+            "select (select last_seq from audit_chain_head),
+                    (select coalesce(max(last_seq), 0) from audit_segments)",
+        )
+        .fetch_one(&db)
+        .await?;
+        eprintln!("    {records} audit records, {shipped} of them shipped to the WORM bucket so far");
+        db.close().await;
         latencies.sort_unstable();
         let percentile =
             |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1e3;
@@ -98,7 +107,19 @@ async fn measure(base: &str, mode: &'static str, measured: usize) -> anyhow::Res
 }
 
 fn start_server(database_url: &str, port: u16, mode: &str) -> anyhow::Result<Child> {
-    Command::new(env!("CARGO_BIN_EXE_server"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    // Ship audit segments as production does, when `make bench` started a
+    // local S3 server (moto): a bucket of its own per run.
+    if let Ok(s3) = std::env::var("TEST_S3_URL") {
+        command
+            .env("CEKPOT_AUDIT__BUCKET__NAME", format!("bench-{}-{port}", std::process::id()))
+            .env("CEKPOT_AUDIT__BUCKET__ENDPOINT", s3)
+            .env("CEKPOT_AUDIT__BUCKET__PATH_STYLE", "true")
+            .env("CEKPOT_AUDIT__BUCKET__CREATE", "true")
+            .env("CEKPOT_AUDIT__BUCKET__ACCESS_KEY_ID", "bench")
+            .env("CEKPOT_AUDIT__BUCKET__SECRET_ACCESS_KEY", "bench");
+    }
+    command
         .env("DATABASE_URL", database_url)
         .env_remove("REDIS_URL")
         .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))

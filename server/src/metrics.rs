@@ -14,6 +14,9 @@
 //! | `cekpot_awards_total{trigger_mode}` | counter | awards paid |
 //! | `cekpot_jackpot_changes_total` | counter | configuration changes |
 //! | `cekpot_award_rollbacks_total` | counter | awards rolled back |
+//! | `cekpot_audit_segments_shipped_total` | counter | audit segments written to the WORM bucket |
+//! | `cekpot_audit_ship_failures_total` | counter | shipper runs that failed (retried at the next tick) |
+//! | `cekpot_audit_unshipped_records` | gauge | audit records appended and not shipped yet |
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -77,8 +77,7 @@ impl Application {
         match &settings.audit.bucket {
             Some(bucket_settings) => {
                 let bucket = Bucket::new(bucket_settings);
-                bucket.ensure(bucket_settings.create).await.context("checking the audit bucket")?;
-                Shipper::new(db.clone(), bucket, settings.audit.clone())?.spawn();
+                Shipper::new(db.clone(), bucket, settings.audit.clone())?.spawn(bucket_settings.create);
                 tracing::info!(bucket = %bucket_settings.name, "shipping audit segments to the WORM bucket");
             }
             None => tracing::warn!("no audit.bucket configured: audit records stay in PostgreSQL only"),

@@ -10,7 +10,14 @@ use aws_sdk_s3::types::{ObjectLockEnabled, ObjectLockMode};
 use chrono::{DateTime as ChronoTime, Utc};
 use secrecy::ExposeSecret;
 
-use crate::config::BucketSettings;
+use crate::config::{BucketSettings, RETAIN_DAYS_MIN};
+
+/// How long one call to the bucket may take, retries included.
+const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn chrono_of(time: &DateTime) -> Option<ChronoTime<Utc>> {
+    ChronoTime::<Utc>::from_timestamp(time.secs(), time.subsec_nanos())
+}
 
 #[derive(Clone)]
 pub struct Bucket {
@@ -44,6 +51,22 @@ pub struct Original {
 pub struct Lock {
     pub mode: Option<String>,
     pub retain_until: Option<ChronoTime<Utc>>,
+    /// When the version was written.
+    pub last_modified: Option<ChronoTime<Utc>>,
+}
+
+impl Lock {
+    /// COMPLIANCE mode, retained at least five years from when it was written.
+    pub fn holds_for_five_years(&self) -> Result<ChronoTime<Utc>, String> {
+        let (Some("COMPLIANCE"), Some(until)) = (self.mode.as_deref(), self.retain_until) else {
+            return Err("is not locked in COMPLIANCE mode".into());
+        };
+        let written = self.last_modified.unwrap_or(until);
+        if until - written < chrono::Duration::days(RETAIN_DAYS_MIN) {
+            return Err(format!("is locked only until {until}, less than five years after it was written"));
+        }
+        Ok(until)
+    }
 }
 
 impl Bucket {
@@ -59,7 +82,12 @@ impl Bucket {
             .behavior_version_latest()
             .region(Region::new(settings.region.clone()))
             .credentials_provider(credentials)
-            .force_path_style(settings.path_style);
+            .force_path_style(settings.path_style)
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            );
         if let Some(endpoint) = &settings.endpoint {
             config = config.endpoint_url(endpoint);
         }
@@ -135,7 +163,10 @@ impl Bucket {
             .await;
         match sent {
             Ok(output) => Ok(Put::Written { version_id: output.version_id().map(str::to_owned) }),
-            Err(error) if error.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(Put::Exists),
+            // 412: the key holds an object; 409: a write of it is in progress.
+            Err(error) if error.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) => {
+                Ok(Put::Exists)
+            }
             Err(error) => Err(anyhow::Error::new(error).context(format!("writing {key}"))),
         }
     }
@@ -263,9 +294,8 @@ impl Bucket {
             .with_context(|| format!("reading {key}'s lock"))?;
         Ok(Lock {
             mode: head.object_lock_mode().map(|m| m.as_str().to_owned()),
-            retain_until: head
-                .object_lock_retain_until_date()
-                .and_then(|d| ChronoTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())),
+            retain_until: head.object_lock_retain_until_date().and_then(chrono_of),
+            last_modified: head.last_modified().and_then(chrono_of),
         })
     }
 }

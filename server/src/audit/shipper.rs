@@ -71,24 +71,23 @@ impl Shipper {
     /// Ships every segment that is due, in order; answers what it shipped.
     /// Does nothing while another instance is shipping.
     pub async fn ship(&self, seal: Seal) -> anyhow::Result<Vec<Shipped>> {
-        let mut lease = self.db.acquire().await?;
-        let held: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+        // A transaction-scoped lock: however this ends — an error, a panic, a
+        // cancelled future — the transaction ends with it, and so does the lock.
+        let mut lease = self.db.begin().await?;
+        let held: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock($1)")
             .bind(LEASE_KEY)
             .fetch_one(&mut *lease)
             .await?;
         if !held {
+            tracing::debug!("another instance is shipping audit segments");
             return Ok(Vec::new());
         }
         let mut shipped = Vec::new();
-        let result = loop {
-            match self.ship_one(seal).await {
-                Ok(Some(segment)) => shipped.push(segment),
-                Ok(None) => break Ok(()),
-                Err(error) => break Err(error),
-            }
-        };
-        sqlx::query("select pg_advisory_unlock($1)").bind(LEASE_KEY).execute(&mut *lease).await?;
-        result.map(|()| shipped)
+        while let Some(segment) = self.ship_one(seal).await? {
+            shipped.push(segment);
+        }
+        lease.rollback().await?;
+        Ok(shipped)
     }
 
     async fn ship_one(&self, seal: Seal) -> anyhow::Result<Option<Shipped>> {
@@ -155,6 +154,16 @@ impl Shipper {
         Ok(age >= self.settings.segment_age_max())
     }
 
+    /// Records appended and not shipped yet.
+    pub async fn unshipped(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "select (select last_seq from audit_chain_head)
+                    - coalesce((select max(last_seq) from audit_segments), 0)",
+        )
+        .fetch_one(&self.db)
+        .await
+    }
+
     async fn next(&self) -> Result<Next, sqlx::Error> {
         let last: Option<(i64, i64, Vec<u8>)> = sqlx::query_as(
             "select number, last_seq, last_hash from audit_segments order by number desc limit 1",
@@ -187,10 +196,7 @@ impl Shipper {
         let stored = super::records_from(&mut *self.db.acquire().await?, first, last - first + 1).await?;
         anyhow::ensure!(stored == records, "{key} does not match the database's records {first}..={last}");
         let lock = self.bucket.lock(key, original.version_id.as_deref()).await?;
-        let retain_until = match (lock.mode.as_deref(), lock.retain_until) {
-            (Some("COMPLIANCE"), Some(until)) => until,
-            _ => anyhow::bail!("{key} is not locked in COMPLIANCE mode"),
-        };
+        let retain_until = lock.holds_for_five_years().map_err(|why| anyhow::anyhow!("{key} {why}"))?;
         let segment = self.record(number, key, &records, &bytes, original.version_id, retain_until).await?;
         metrics::counter!("cekpot_audit_segments_shipped_total").increment(1);
         tracing::warn!(segment = number, key, "recorded an audit segment an interrupted run had written");
@@ -235,12 +241,28 @@ impl Shipper {
 
     /// Ships on a timer until the process ends; failures are logged, counted
     /// and retried at the next tick (records wait in PostgreSQL meanwhile).
-    pub fn spawn(self) {
+    /// The bucket is checked first (and created, with `create`), until that
+    /// succeeds: an unreachable bucket at start-up does not stop the server.
+    pub fn spawn(self, create: bool) {
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(self.settings.ship_interval());
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut checked = false;
             loop {
                 ticks.tick().await;
+                if !checked {
+                    match self.bucket.ensure(create).await {
+                        Ok(()) => checked = true,
+                        Err(error) => {
+                            metrics::counter!("cekpot_audit_ship_failures_total").increment(1);
+                            tracing::error!(error = format!("{error:#}"), "the audit bucket is not usable");
+                            continue;
+                        }
+                    }
+                }
+                if let Ok(waiting) = self.unshipped().await {
+                    metrics::gauge!("cekpot_audit_unshipped_records").set(waiting as f64);
+                }
                 if let Err(error) = self.ship(Seal::WhenDue).await {
                     metrics::counter!("cekpot_audit_ship_failures_total").increment(1);
                     tracing::error!(error = format!("{error:#}"), "shipping audit segments failed");

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use domain::audit::{decode_segment, Break, Chain, Record};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use super::bucket::Bucket;
@@ -81,12 +82,37 @@ impl Report {
     }
 }
 
+/// A shipped segment as `audit_segments` records it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Shipped {
+    number: i64,
+    first_seq: i64,
+    last_seq: i64,
+    object_key: String,
+    version_id: Option<String>,
+    object_sha256: Vec<u8>,
+    last_hash: Vec<u8>,
+}
+
+async fn shipped_segments(conn: &mut sqlx::PgConnection) -> Result<Vec<Shipped>, sqlx::Error> {
+    sqlx::query_as(
+        "select number, first_seq, last_seq, object_key, version_id, object_sha256, last_hash
+           from audit_segments order by number",
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// Verifies the records in PostgreSQL, from the first to the chain's head, in
-/// one snapshot.
+/// one snapshot: every link; the head's count and hash against the last
+/// record; and each shipped segment's last hash against the record it ended at.
 pub async fn database(db: &PgPool) -> Result<Report, sqlx::Error> {
     let mut tx = db.begin().await?;
     sqlx::query("set transaction isolation level repeatable read, read only").execute(&mut *tx).await?;
-    let head: i64 = sqlx::query_scalar("select last_seq from audit_chain_head").fetch_one(&mut *tx).await?;
+    let (head_seq, head_hash): (i64, Vec<u8>) =
+        sqlx::query_as("select last_seq, last_hash from audit_chain_head").fetch_one(&mut *tx).await?;
+    let segments = shipped_segments(&mut tx).await?;
+    let ends: HashMap<i64, &Shipped> = segments.iter().map(|s| (s.last_seq, s)).collect();
     let mut report = Report::new("database");
     let mut chain = Chain::start();
     loop {
@@ -95,35 +121,59 @@ pub async fn database(db: &PgPool) -> Result<Report, sqlx::Error> {
             if let Err(at) = chain.push(record) {
                 return Ok(report.broke(at));
             }
+            if ends.get(&record.seq).is_some_and(|s| s.last_hash != record.hash) {
+                let at =
+                    Break::Differs { seq: record.seq, this: "the database", other: "its shipped segment" };
+                return Ok(report.broke(at));
+            }
             report.held(&chain);
         }
         if (page.len() as i64) < PAGE {
             break;
         }
     }
-    if report.last_seq != head {
-        let last = report.last_seq;
-        return Ok(report.broke(Break::Truncated { last, expected_last: head }));
+    let last = report.last_seq;
+    if last < head_seq {
+        return Ok(report.broke(Break::Truncated { last, expected_last: head_seq }));
     }
+    if last > head_seq || (last > 0 && head_hash != chain.last_hash()) {
+        let at = Break::Differs { seq: last, this: "the last record", other: "the chain's head" };
+        return Ok(report.broke(at));
+    }
+    for pair in segments.windows(2) {
+        if pair[1].first_seq != pair[0].last_seq + 1 || pair[1].number != pair[0].number + 1 {
+            report.notes.push(format!("segments {} and {} do not follow on", pair[0].number, pair[1].number));
+        }
+    }
+    let shipped = segments.last().map_or(0, |s| s.last_seq);
+    report.notes.push(format!(
+        "{} segments shipped, up to record {shipped}; {} records not shipped yet",
+        segments.len(),
+        last - shipped
+    ));
     Ok(report)
 }
 
 /// Verifies the segments in the bucket — each key's locked original — in
-/// order; with `db`, also compares every shipped record with the database's.
+/// order: every link, every segment locked in COMPLIANCE mode for at least
+/// five years from when it was written; with `db`, also every record against
+/// the database's and every object against `audit_segments`.
 pub async fn bucket(bucket: &Bucket, db: Option<&PgPool>) -> anyhow::Result<Report> {
     let mut report = Report::new("bucket");
     let mut chain = Chain::start();
     let mut segments = 0;
+    let recorded: Vec<Shipped> = match db {
+        Some(db) => shipped_segments(&mut *db.acquire().await?).await?,
+        None => Vec::new(),
+    };
     for original in bucket.originals().await? {
         let Some(number) = bucket.segment_number(&original.key) else {
             report.notes.push(format!("{} is not a segment; not read", original.key));
             continue;
         };
         if number != segments + 1 {
-            report.segments = Some(segments);
             let why = format!("segment {} is missing (the next one is segment {number})", segments + 1);
-            report.broken_seq = Some(chain.next_seq());
-            report.first_break = Some(why);
+            broke(&mut report, &chain, segments, why);
             return Ok(report);
         }
         if original.later_versions > 0 || original.delete_markers > 0 {
@@ -133,39 +183,90 @@ pub async fn bucket(bucket: &Bucket, db: Option<&PgPool>) -> anyhow::Result<Repo
                 original.key, original.later_versions, original.delete_markers
             ));
         }
-        let records = match bucket.get(&original.key, original.version_id.as_deref()).await? {
-            Some(bytes) => decode_segment(&bytes),
-            None => Err("listed but not readable".to_owned()),
-        };
-        let records = match records {
-            Ok(records) => records,
-            Err(why) => {
-                report.segments = Some(segments);
-                report.broken_seq = Some(chain.next_seq());
-                report.first_break =
-                    Some(format!("segment {number} ({}) cannot be read: {why}", original.key));
+        let lock = bucket.lock(&original.key, original.version_id.as_deref()).await?;
+        if let Err(why) = lock.holds_for_five_years() {
+            broke(&mut report, &chain, segments, format!("segment {number} ({}) {why}", original.key));
+            return Ok(report);
+        }
+        let bytes = bucket.get(&original.key, original.version_id.as_deref()).await?;
+        let records = match bytes.as_deref().map(decode_segment) {
+            Some(Ok(records)) => records,
+            Some(Err(why)) => {
+                broke(
+                    &mut report,
+                    &chain,
+                    segments,
+                    format!("segment {number} ({}) cannot be read: {why}", original.key),
+                );
+                return Ok(report);
+            }
+            None => {
+                broke(
+                    &mut report,
+                    &chain,
+                    segments,
+                    format!("segment {number} ({}) is listed but not readable", original.key),
+                );
                 return Ok(report);
             }
         };
-        segments += 1;
-        report.segments = Some(segments);
-        let stored = match db {
-            Some(db) => stored_copies(db, &records).await?,
-            None => HashMap::new(),
+        let stored = match (db, &bytes) {
+            (Some(db), Some(bytes)) => {
+                match recorded.iter().find(|r| r.number == number) {
+                    Some(row) if !row.describes(&original, bytes) => {
+                        let why = format!("segment {number}'s object is not the one audit_segments recorded");
+                        broke(&mut report, &chain, segments, why);
+                        return Ok(report);
+                    }
+                    Some(_) => {}
+                    None => report.notes.push(format!(
+                        "segment {number} is in the bucket but not recorded yet (an interrupted run; the \
+                         shipper adopts it)"
+                    )),
+                }
+                Some(stored_copies(db, &records).await?)
+            }
+            _ => None,
         };
         for record in &records {
-            if let Err(at) = chain.push(record) {
+            let at = match chain.push(record) {
+                Err(at) => Some(at),
+                Ok(()) if stored.as_ref().is_some_and(|s| s.get(&record.seq) != Some(record)) => {
+                    Some(Break::Differs { seq: record.seq, this: "the bucket", other: "the database" })
+                }
+                Ok(()) => None,
+            };
+            if let Some(at) = at {
+                report.segments = Some(segments);
                 return Ok(report.broke(at));
-            }
-            if db.is_some() && stored.get(&record.seq) != Some(record) {
-                let differs = Break::Differs { seq: record.seq, this: "the bucket", other: "the database" };
-                return Ok(report.broke(differs));
             }
             report.held(&chain);
         }
+        segments += 1;
     }
     report.segments = Some(segments);
+    if let Some(missing) = recorded.iter().find(|r| r.number > segments) {
+        let why = format!("segment {} is recorded as shipped but not in the bucket", missing.number);
+        broke(&mut report, &chain, segments, why);
+    }
     Ok(report)
+}
+
+/// Marks `report` broken where the next record was expected.
+fn broke(report: &mut Report, chain: &Chain, segments: i64, why: String) {
+    report.segments = Some(segments);
+    report.broken_seq = Some(chain.next_seq());
+    report.first_break = Some(why);
+}
+
+impl Shipped {
+    /// Whether `original`, holding `bytes`, is the object this row recorded.
+    fn describes(&self, original: &super::bucket::Original, bytes: &[u8]) -> bool {
+        let same_version = self.version_id.is_none() || self.version_id == original.version_id;
+        self.object_key == original.key
+            && same_version
+            && self.object_sha256 == Sha256::digest(bytes).as_slice()
+    }
 }
 
 /// The database's records with the same numbers as `records`.

@@ -41,6 +41,19 @@ impl Earlier {
     }
 }
 
+/// A pool the batch moved, for its audit record: the cycle, its value before
+/// the batch and after it (for a cycle the batch closed by a drop, the
+/// awarded amount).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolChange {
+    pub jackpot_id: String,
+    pub cycle: i64,
+    pub before_micros: i64,
+    pub after_micros: i64,
+    pub closed: bool,
+}
+
 /// Writes everything, or nothing; answers each row's id in the order given.
 /// The statement ends by appending the batch's audit record: every
 /// contribution id with its key id and request id, and each pool's value
@@ -52,6 +65,7 @@ pub async fn write(
     cycles: &[CycleUpdate],
     transfers: &[Transfer],
     earlier: &Earlier,
+    pools: &[PoolChange],
 ) -> Result<Result<Vec<i64>, Refused>, sqlx::Error> {
     let transfers = ledger::consolidate(transfers);
     let (rows_at, cycles_at, posting_at, count_at, audit_at) = (1, 16, 26, 31, 32);
@@ -82,12 +96,20 @@ pub async fn write(
     let query = posting
         .bind_as(cycle_columns.bind_as(rows.bind_as(query)))
         .bind(cycles.len() as i64)
-        .bind(pools_detail(cycles))
+        .bind(sqlx::types::Json(pools))
         .bind(&earlier.ids)
         .bind(&earlier.key_ids)
         .bind(&earlier.request_ids);
     match query.fetch_one(conn).await {
-        Ok((_, ids, _)) => Ok(Ok(ids)),
+        Ok((_, ids, audited)) => {
+            let expected = i64::from(!ids.is_empty() || !earlier.ids.is_empty());
+            if audited != expected {
+                return Err(sqlx::Error::Protocol(format!(
+                    "{audited} audit records for a batch, not {expected}"
+                )));
+            }
+            Ok(Ok(ids))
+        }
         Err(error) => match error.as_database_error().and_then(|e| e.code()).as_deref() {
             Some("CK001") => Ok(Err(Refused::PoolChanged)),
             Some("CK002") => Ok(Err(Refused::KeyStored)),
@@ -128,19 +150,4 @@ fn audit_cte(first: usize, batch: usize) -> String {
                             'transfers', (select count(*) from posted)))
               where exists (select 1 from written))"
     )
-}
-
-/// Each pool's value before and after the batch, for its audit record.
-fn pools_detail(cycles: &[CycleUpdate]) -> serde_json::Value {
-    cycles
-        .iter()
-        .map(|c| {
-            serde_json::json!({
-                "jackpotId": c.jackpot_id,
-                "cycle": c.cycle_number,
-                "beforeMicros": c.expected_value.map(|v| v.micros()),
-                "afterMicros": c.value.micros(),
-            })
-        })
-        .collect()
 }

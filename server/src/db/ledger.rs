@@ -177,6 +177,17 @@ pub async fn balance(conn: &mut PgConnection, account_id: i64) -> Result<Amount,
     Ok(Amount::from_micros(micros))
 }
 
+/// An account's balance, locked until the transaction ends: no other
+/// transaction moves it before this one posts.
+pub async fn lock_balance(conn: &mut PgConnection, account_id: i64) -> Result<Amount, sqlx::Error> {
+    let micros: i64 =
+        sqlx::query_scalar("select balance_micros from ledger_accounts where id = $1 for update")
+            .bind(account_id)
+            .fetch_one(conn)
+            .await?;
+    Ok(Amount::from_micros(micros))
+}
+
 /// Transfers between the same two accounts, of the same kind and for the same
 /// reference, summed into one; zero amounts dropped (a transfer is a positive
 /// movement). A batch of contributions so becomes one transfer per game,

@@ -10,7 +10,7 @@ use super::cycle::{award_cycle, Books, Winner};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
 use crate::audit::{self, Entry};
 use crate::db::awards;
-use crate::db::batches::{self, Earlier, Refused};
+use crate::db::batches::{self, Earlier, PoolChange, Refused};
 use crate::db::contributions::{self, NewContribution, StoredContribution};
 use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, LockedJackpot, OpenCycle};
 use crate::db::ledger::{AccountKind, Accounts, Transfer, TransferKind};
@@ -155,6 +155,7 @@ pub async fn apply_batch(
         results,
         pending: Vec::new(),
         earlier: Earlier::default(),
+        closed: Vec::new(),
         transfers: Vec::new(),
         cycle_updates: Vec::new(),
         audit: Vec::new(),
@@ -185,8 +186,17 @@ pub async fn apply_batch(
     }
     left.extend(locked.into_values());
     let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
-    let ids = batches::write(conn, batch.id, &rows, &batch.cycle_updates, &batch.transfers, &batch.earlier)
-        .await??;
+    let mut pools = std::mem::take(&mut batch.closed);
+    pools.extend(batch.cycle_updates.iter().map(|c| PoolChange {
+        jackpot_id: c.jackpot_id.clone(),
+        cycle: c.cycle_number,
+        before_micros: c.expected_value.map_or(0, Amount::micros),
+        after_micros: c.value.micros(),
+        closed: false,
+    }));
+    let ids =
+        batches::write(conn, batch.id, &rows, &batch.cycle_updates, &batch.transfers, &batch.earlier, &pools)
+            .await??;
     batch.record(indexes, &rows, ids.into_iter().map(Some).collect())?;
     // The awards' records follow the batch's: the statement above locked the
     // chain's head last, and nothing else is locked after it.
@@ -280,6 +290,9 @@ struct Batch<'a> {
     pending: Vec<(usize, NewContribution)>,
     /// Contributions inserted before the final write (up to a drop).
     earlier: Earlier,
+    /// Cycles the batch closed by a drop: from their value before the batch
+    /// to the awarded amount.
+    closed: Vec<PoolChange>,
     transfers: Vec<Transfer>,
     cycle_updates: Vec<CycleUpdate>,
     /// Award records, appended after the batch's own.
@@ -363,6 +376,13 @@ impl Run<'_> {
                 let meters = std::mem::take(&mut self.meters);
                 let (award, next) =
                     award_cycle(conn, self.jackpot, &cycle, winner, &meters, &mut self.books).await?;
+                batch.closed.push(PoolChange {
+                    jackpot_id: self.jackpot.id.clone(),
+                    cycle: cycle.cycle_number,
+                    before_micros: self.stored_value,
+                    after_micros: cycle.value_micros,
+                    closed: true,
+                });
                 if let Some(Some(Ok(receipt))) = batch.results.get_mut(index) {
                     receipt.award = Some(award);
                 }

@@ -43,9 +43,9 @@ pub async fn rollback(
     let wallet = accounts.id_in(conn, AccountKind::PlayerWallet, &award.player_id, currency).await?;
     let reserve = accounts.id_in(conn, AccountKind::JackpotReserve, &award.jackpot_id, currency).await?;
     let awarded = Amount::from_micros(award.awarded_amount_micros);
-    // Locked by the posting below; read first for a clear refusal (the
-    // wallet's check constraint is what guarantees it).
-    let balance = ledger::balance(conn, wallet).await?;
+    // Locked, so the audit record's before and after are the wallet's own
+    // (the wallet's check constraint is what guarantees it never goes below 0).
+    let balance = ledger::lock_balance(conn, wallet).await?;
     if balance < awarded {
         return Ok(Err(RollbackError::InsufficientFunds { balance, awarded }));
     }

@@ -154,6 +154,72 @@ async fn a_batch_record_covers_every_contribution_of_the_batch(pool: PgPool) {
     assert_eq!(stored, 40, "each contribution row names its key");
 }
 
+/// The chain verifies, and the batch records name every contribution id
+/// exactly once, and every award record names a contribution or a claim.
+pub async fn assert_trail_covers_every_contribution(pool: &PgPool) {
+    let report = verify::database(pool).await.unwrap();
+    assert!(report.intact(), "{}", report.summary());
+    let all = records(pool).await;
+    let mut covered: Vec<i64> = of_action(&all, "contribution_batch")
+        .iter()
+        .flat_map(|b| {
+            b["detail"]["contributions"]["ids"].as_array().unwrap().iter().map(|id| id.as_i64().unwrap())
+        })
+        .collect();
+    covered.sort_unstable();
+    let stored: Vec<i64> =
+        sqlx::query_scalar("select id from jackpot_contributions order by id").fetch_all(pool).await.unwrap();
+    assert_eq!(covered, stored, "every contribution id in exactly one batch record");
+    let awards = scalar(pool, "select count(*) from jackpot_awards").await;
+    assert_eq!(of_action(&all, "award").len() as i64, awards, "one award record per award");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_drop_inside_a_batch_is_recorded_with_every_contribution_around_it(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), |s| s.engine.batch_window_us = 50_000).await;
+    // Must-drop between 10 and 12: bets of 100 at 1 % fill it within a few
+    // contributions, so drops fall inside batches of concurrent contributions.
+    crate::service::create_jackpot(
+        &pool,
+        crate::service::JackpotSpec {
+            id: "quick-drop",
+            trigger: domain::jackpot::TriggerMode::MustDrop,
+            seed: "10.00",
+            max: "12.00",
+            rate_ppm: 10_000,
+            reserve_ppm: 0,
+            min_bet: "0.10",
+        },
+    )
+    .await;
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..30 {
+        let client = app.service("test-game");
+        calls.spawn(async move {
+            let body = json!({ "gameId": "slot-1", "playerId": format!("p-{n}"), "betAmount": "100", "currency": "EUR" });
+            client.post("/jackpot/quick-drop/contribute", &body, &format!("k-{n}")).await.unwrap().status()
+        });
+    }
+    assert!(calls.join_all().await.iter().all(|s| s.as_u16() == 200));
+    let awards = scalar(&pool, "select count(*) from jackpot_awards where jackpot_id = 'quick-drop'").await;
+    assert!(awards >= 10, "30 contributions of 1.00 drop a 10–12 pool at least 10 times ({awards})");
+    assert_trail_covers_every_contribution(&pool).await;
+
+    let all = records(&pool).await;
+    let closed: Vec<&Value> = of_action(&all, "contribution_batch")
+        .iter()
+        .flat_map(|b| b["detail"]["pools"].as_array().unwrap().iter())
+        .filter(|p| p["closed"] == true)
+        .collect();
+    assert_eq!(closed.len() as i64, awards, "each dropped cycle appears in its batch's pools");
+    for award in of_action(&all, "award") {
+        let cycle = &award["detail"]["cycle"];
+        let pool_entry =
+            closed.iter().find(|p| &p["cycle"] == cycle).expect("the dropped cycle is in a batch record");
+        assert_eq!(pool_entry["afterMicros"], award["beforeMicros"], "closed at the awarded amount");
+    }
+}
+
 /// Appends `n` records through the database's own function.
 async fn append_records(pool: &PgPool, n: i64) {
     let mut conn = pool.acquire().await.unwrap();
@@ -288,6 +354,30 @@ async fn a_removed_record_is_a_gap(pool: PgPool) {
     let report = verify::database(&pool).await.unwrap();
     assert_eq!(report.broken_seq, Some(2), "{}", report.summary());
     assert!(report.first_break.unwrap().contains("record 2 is missing"));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_rehashed_last_record_is_caught_by_the_chain_head(pool: PgPool) {
+    append_records(&pool, 4).await;
+    let (body, prev): (String, Vec<u8>) =
+        sqlx::query_as("select body, prev_hash from audit_records where seq = 4")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let forged = body.replace(r#""afterMicros" : 4"#, r#""afterMicros" : 40"#);
+    assert_ne!(forged, body);
+    let hash = link(&prev, &forged);
+    tamper(
+        &pool,
+        &format!(
+            "update audit_records set body = '{forged}', hash = '\\x{}' where seq = 4",
+            hex::encode(hash)
+        ),
+    )
+    .await;
+    let report = verify::database(&pool).await.unwrap();
+    assert_eq!(report.broken_seq, Some(4), "{}", report.summary());
+    assert!(report.first_break.unwrap().contains("differs between the last record and the chain's head"));
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -435,7 +525,7 @@ async fn the_bucket_catches_a_database_chain_rewritten_from_some_record_on(pool:
     shipper(&pool, &settings, 4).await.ship(Seal::Now).await.unwrap();
 
     // A superuser rewrites record 6 and re-links every record after it, and
-    // the head: the database's chain alone is consistent again.
+    // the head: the links of the database's chain hold again.
     let rows: Vec<(i64, Vec<u8>, String)> =
         sqlx::query_as("select seq, prev_hash, body from audit_records where seq >= 6 order by seq")
             .fetch_all(&pool)
@@ -470,10 +560,15 @@ async fn the_bucket_catches_a_database_chain_rewritten_from_some_record_on(pool:
         .unwrap();
     tx.commit().await.unwrap();
 
+    // The links hold; what gives the rewrite away in the database is the
+    // last hash audit_segments kept of the shipped segment (records 5–8).
     let database = verify::database(&pool).await.unwrap();
-    assert!(database.intact(), "the rewrite is consistent in itself: {}", database.summary());
+    assert_eq!(database.broken_seq, Some(8), "{}", database.summary());
+    assert!(database.first_break.unwrap().contains("its shipped segment"));
+    // The bucket names the very record.
     let (code, output) = verify_command(&pool, Some(&settings));
     assert_eq!(code, 1, "{output}");
+    assert!(output.contains("database: BROKEN at record 8"), "{output}");
     assert!(output.contains("bucket: BROKEN at record 6"), "{output}");
     assert!(output.contains("differs between the bucket and the database"), "{output}");
 }

@@ -108,6 +108,7 @@ async fn ten_thousand_contributions_from_32_clients_on_two_instances_add_up_exac
     assert_eq!(report.mismatches, vec![], "reconciliation finds nothing");
     assert_eq!(report.mismatch_ratio_ppm, 0);
     assert_books_balance(&pool).await;
+    crate::audit::assert_trail_covers_every_contribution(&pool).await;
 }
 
 #[sqlx::test(migrations = "../migrations")]
