@@ -189,24 +189,14 @@ pub async fn bucket(bucket: &Bucket, db: Option<&PgPool>) -> anyhow::Result<Repo
             return Ok(report);
         }
         let bytes = bucket.get(&original.key, original.version_id.as_deref()).await?;
-        let records = match bytes.as_deref().map(decode_segment) {
-            Some(Ok(records)) => records,
-            Some(Err(why)) => {
-                broke(
-                    &mut report,
-                    &chain,
-                    segments,
-                    format!("segment {number} ({}) cannot be read: {why}", original.key),
-                );
-                return Ok(report);
-            }
-            None => {
-                broke(
-                    &mut report,
-                    &chain,
-                    segments,
-                    format!("segment {number} ({}) is listed but not readable", original.key),
-                );
+        let decoded = match bytes.as_deref() {
+            Some(bytes) => decode_segment(bytes).map_err(|why| format!("cannot be read: {why}")),
+            None => Err("is listed but not readable".to_owned()),
+        };
+        let records = match decoded {
+            Ok(records) => records,
+            Err(why) => {
+                broke(&mut report, &chain, segments, format!("segment {number} ({}) {why}", original.key));
                 return Ok(report);
             }
         };

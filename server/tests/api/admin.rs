@@ -227,13 +227,7 @@ async fn an_award_is_rolled_back_once_by_a_compensating_transfer(pool: PgPool) {
     let (status, again) = roll_back(&app, &award_id, json!({ "reason": "twice" })).await;
     assert_eq!((status, again["code"].as_str()), (409, Some("award_already_rolled_back")));
     assert_eq!(scalar(&pool, "select count(*) from jackpot_award_rollbacks").await, 1);
-    let report = server::reconciliation::run(
-        &pool,
-        server::reconciliation::Trigger::Admin,
-        &server::audit::Actor::system("test"),
-    )
-    .await
-    .unwrap();
+    let report = crate::helpers::reconcile(&pool).await;
     assert_eq!(report.mismatches, vec![], "the books still reconcile");
     assert_books_balance(&pool).await;
 }

@@ -321,27 +321,29 @@ async fn verify_names_the_first_record_a_superuser_changed(pool: PgPool) {
     assert!(output.contains("the record was changed"), "{output}");
 }
 
-#[sqlx::test(migrations = "../migrations")]
-async fn a_rehashed_or_removed_record_is_caught_too(pool: PgPool) {
-    append_records(&pool, 6).await;
-    // The tamperer also fixes the record's own hash: the next link breaks.
-    let body: String =
-        sqlx::query_scalar("select body from audit_records where seq = 4").fetch_one(&pool).await.unwrap();
-    let prev: Vec<u8> = sqlx::query_scalar("select prev_hash from audit_records where seq = 4")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let forged = body.replace(r#""beforeMicros" : 3"#, r#""beforeMicros" : 9"#);
-    assert_ne!(forged, body);
-    let hash = link(&prev, &forged);
+/// Changes record `seq`'s body (`from` → `to`) and, as a careful tamperer
+/// would, its hash too, so that the record is consistent in itself.
+async fn rehash(pool: &PgPool, seq: i64, from: &str, to: &str) {
+    let (body, prev): (String, Vec<u8>) =
+        sqlx::query_as("select body, prev_hash from audit_records where seq = $1")
+            .bind(seq)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let forged = body.replace(from, to);
+    assert_ne!(forged, body, "{from:?} is in record {seq}");
+    let hash = hex::encode(link(&prev, &forged));
     tamper(
-        &pool,
-        &format!(
-            "update audit_records set body = '{forged}', hash = '\\x{}' where seq = 4",
-            hex::encode(hash)
-        ),
+        pool,
+        &format!("update audit_records set body = '{forged}', hash = '\\x{hash}' where seq = {seq}"),
     )
     .await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_rehashed_record_is_caught_by_the_next_link(pool: PgPool) {
+    append_records(&pool, 6).await;
+    rehash(&pool, 4, r#""beforeMicros" : 3"#, r#""beforeMicros" : 9"#).await;
     let report = verify::database(&pool).await.unwrap();
     assert_eq!(report.broken_seq, Some(5), "{}", report.summary());
     assert_eq!(report.records, 4);
@@ -359,22 +361,7 @@ async fn a_removed_record_is_a_gap(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn a_rehashed_last_record_is_caught_by_the_chain_head(pool: PgPool) {
     append_records(&pool, 4).await;
-    let (body, prev): (String, Vec<u8>) =
-        sqlx::query_as("select body, prev_hash from audit_records where seq = 4")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    let forged = body.replace(r#""afterMicros" : 4"#, r#""afterMicros" : 40"#);
-    assert_ne!(forged, body);
-    let hash = link(&prev, &forged);
-    tamper(
-        &pool,
-        &format!(
-            "update audit_records set body = '{forged}', hash = '\\x{}' where seq = 4",
-            hex::encode(hash)
-        ),
-    )
-    .await;
+    rehash(&pool, 4, r#""afterMicros" : 4"#, r#""afterMicros" : 40"#).await;
     let report = verify::database(&pool).await.unwrap();
     assert_eq!(report.broken_seq, Some(4), "{}", report.summary());
     assert!(report.first_break.unwrap().contains("differs between the last record and the chain's head"));

@@ -97,13 +97,7 @@ async fn ten_thousand_contributions_from_32_clients_on_two_instances_add_up_exac
             .unwrap();
     assert_eq!(awarded_in_db, awarded, "every award was answered to the contribution that won it");
 
-    let report = server::reconciliation::run(
-        &pool,
-        server::reconciliation::Trigger::Admin,
-        &server::audit::Actor::system("test"),
-    )
-    .await
-    .unwrap();
+    let report = crate::helpers::reconcile(&pool).await;
     assert!(report.checks > 100, "{} checks", report.checks);
     assert_eq!(report.mismatches, vec![], "reconciliation finds nothing");
     assert_eq!(report.mismatch_ratio_ppm, 0);
@@ -181,12 +175,6 @@ async fn a_server_killed_under_load_loses_nothing_it_acknowledged_and_retries_ap
     );
     server.kill().unwrap();
     server.wait().unwrap();
-    let report = server::reconciliation::run(
-        &pool,
-        server::reconciliation::Trigger::Admin,
-        &server::audit::Actor::system("test"),
-    )
-    .await
-    .unwrap();
+    let report = crate::helpers::reconcile(&pool).await;
     assert_eq!(report.mismatches, vec![]);
 }

@@ -222,3 +222,9 @@ pub async fn wait_until_serving(port: u16) {
     let up = eventually(30, || async { reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) }).await;
     assert!(up, "the binary serves /healthz");
 }
+
+/// Runs a reconciliation as an admin would, and answers its report.
+pub async fn reconcile(pool: &PgPool) -> server::reconciliation::Report {
+    let actor = server::audit::Actor::system("test");
+    server::reconciliation::run(pool, server::reconciliation::Trigger::Admin, &actor).await.unwrap()
+}
