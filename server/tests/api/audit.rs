@@ -506,6 +506,41 @@ async fn shipping_resumes_after_a_crash_without_gaps_or_duplicates(pool: PgPool)
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn a_partial_segment_left_by_a_crash_is_adopted_with_its_own_boundaries(pool: PgPool) {
+    let settings = bucket_settings();
+    append_records(&pool, 7).await;
+    // The crashed run had sealed 7 records by age (segments hold up to 10).
+    let crashed = shipper(&pool, &settings, 10).await;
+    let (records, _, _) = crashed.seal_and_put(Seal::Now).await.unwrap().unwrap();
+    assert_eq!(records.len(), 7);
+    append_records(&pool, 10).await;
+
+    let shipped = shipper(&pool, &settings, 10).await.ship(Seal::Now).await.unwrap();
+    let summary: Vec<(i64, i64, i64, bool)> =
+        shipped.iter().map(|s| (s.number, s.first_seq, s.last_seq, s.adopted)).collect();
+    assert_eq!(summary, [(1, 1, 7, true), (2, 8, 17, false)]);
+    let report = verify::bucket(&Bucket::new(&settings), Some(&pool)).await.unwrap();
+    assert!(report.intact(), "{}", report.summary());
+    assert_eq!(report.records, 17);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_instances_shipping_at_once_ship_each_record_once(pool: PgPool) {
+    let settings = bucket_settings();
+    append_records(&pool, 45).await;
+    let (a, b) = (shipper(&pool, &settings, 5).await, shipper(&pool, &settings, 5).await);
+    let (from_a, from_b) = tokio::join!(a.ship(Seal::Now), b.ship(Seal::Now));
+    let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
+    assert_eq!(from_a.len() + from_b.len(), 9, "9 segments of 5, each shipped by one instance");
+    assert!(from_a.is_empty() || from_b.is_empty(), "one instance holds the lease at a time");
+    let originals = Bucket::new(&settings).originals().await.unwrap();
+    assert_eq!(originals.len(), 9);
+    assert!(originals.iter().all(|o| o.later_versions == 0));
+    let report = verify::bucket(&Bucket::new(&settings), Some(&pool)).await.unwrap();
+    assert_eq!((report.intact(), report.records), (true, 45), "{}", report.summary());
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn the_bucket_catches_a_database_chain_rewritten_from_some_record_on(pool: PgPool) {
     let settings = bucket_settings();
     append_records(&pool, 8).await;
