@@ -1,5 +1,5 @@
-//! Cekpot's domain: the rules of money and jackpots, and the signing of
-//! service requests, free of I/O.
+//! Cekpot's domain: the rules of money and jackpots, the signing of service
+//! requests, the audit chain and Telegram's initData, free of I/O.
 //!
 //! Nothing here talks to a database, a network or a clock, so every rule can be
 //! tested exhaustively (tables and property tests) and compiled to WebAssembly
@@ -10,3 +10,4 @@ pub mod fairness;
 pub mod jackpot;
 pub mod money;
 pub mod signing;
+pub mod telegram;
