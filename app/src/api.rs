@@ -112,6 +112,17 @@ pub enum ErrorCode {
     AwardAlreadyRolledBack,
     /// The winner's wallet no longer holds the awarded amount.
     InsufficientFunds,
+    /// Telegram `initData` is not a well-formed query string, or lacks a
+    /// valid `auth_date` or `user`.
+    InitDataMalformed,
+    /// Telegram `initData` has no `hash`, or one that is not 64 hex digits.
+    InitDataBadHash,
+    /// Telegram `initData`'s hash does not match its fields.
+    InitDataBadSignature,
+    /// Telegram `initData`'s `auth_date` is older than the server accepts.
+    InitDataStale,
+    /// This server has no Telegram bot token configured, so it cannot sign players in.
+    TelegramNotConfigured,
 }
 
 impl ErrorCode {
@@ -150,6 +161,11 @@ impl ErrorCode {
             ErrorCode::AwardNotFound => "award_not_found",
             ErrorCode::AwardAlreadyRolledBack => "award_already_rolled_back",
             ErrorCode::InsufficientFunds => "insufficient_funds",
+            ErrorCode::InitDataMalformed => "init_data_malformed",
+            ErrorCode::InitDataBadHash => "init_data_bad_hash",
+            ErrorCode::InitDataBadSignature => "init_data_bad_signature",
+            ErrorCode::InitDataStale => "init_data_stale",
+            ErrorCode::TelegramNotConfigured => "telegram_not_configured",
         }
     }
 }
@@ -194,6 +210,11 @@ mod tests {
             ErrorCode::AwardNotFound,
             ErrorCode::AwardAlreadyRolledBack,
             ErrorCode::InsufficientFunds,
+            ErrorCode::InitDataMalformed,
+            ErrorCode::InitDataBadHash,
+            ErrorCode::InitDataBadSignature,
+            ErrorCode::InitDataStale,
+            ErrorCode::TelegramNotConfigured,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

@@ -50,6 +50,12 @@ retain_days = 1827
 [service]
 keys = []
 
+[telegram]
+init_data_max_age_s = 86400
+
+[auth]
+token_ttl_s = 900
+
 [site]
 root = "target/site"
 pkg_dir = "pkg"
@@ -72,6 +78,8 @@ pub struct Settings {
     pub reconciliation: ReconciliationSettings,
     pub audit: AuditSettings,
     pub service: ServiceSettings,
+    pub telegram: TelegramSettings,
+    pub auth: AuthSettings,
     pub site: SiteSettings,
     pub demo: DemoSettings,
     pub log: LogSettings,
@@ -180,6 +188,30 @@ pub struct ReconciliationSettings {
     pub interval_s: u64,
 }
 
+/// The Telegram bot this Mini App belongs to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    /// From @BotFather; it keys the `initData` signature. Absent: players
+    /// cannot sign in (`503 telegram_not_configured`).
+    #[serde(default)]
+    pub bot_token: Option<SecretString>,
+    /// How old `initData`'s `auth_date` may be.
+    pub init_data_max_age_s: i64,
+}
+
+/// Players' session tokens (JWT, HS256).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Signs players' tokens; at least 32 bytes. Absent: a random key per
+    /// process (tokens then end with the process, and only work on it).
+    #[serde(default)]
+    pub jwt_secret: Option<SecretString>,
+    /// How long a token is valid.
+    pub token_ttl_s: i64,
+}
+
 /// The audit trail's shipping to the WORM bucket (docs/AUDIT.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,7 +230,7 @@ pub struct AuditSettings {
     pub bucket: Option<BucketSettings>,
 }
 
-/// Five years, leap days included.
+/// Five years however many leap days they hold, and a day to spare.
 pub const RETAIN_DAYS_MIN: i64 = 5 * 365 + 2;
 
 impl AuditSettings {

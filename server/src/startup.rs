@@ -85,7 +85,9 @@ impl Application {
         let grace = settings.http.shutdown_grace();
         let engine = Engine::new(db.clone(), settings.engine.mode, settings.engine.limits());
         let nonces = crate::nonces::Nonces::new(redis.clone());
-        let state = AppState { db, redis, engine, nonces, settings: Arc::new(settings), leptos_options };
+        let tokens = crate::http::auth::Tokens::new(&settings.auth)?;
+        let state =
+            AppState { db, redis, engine, nonces, tokens, settings: Arc::new(settings), leptos_options };
         Ok(Application { listener, router: http::router(state), grace })
     }
 

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use crate::cache::Redis;
 use crate::config::Settings;
 use crate::engine::Engine;
+use crate::http::auth::Tokens;
 use crate::nonces::Nonces;
 
 #[derive(Clone)]
@@ -18,6 +19,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Request nonces of signed service requests (Redis, or this process).
     pub nonces: Nonces,
+    /// Players' session tokens.
+    pub tokens: Tokens,
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
 }

@@ -10,7 +10,10 @@ use aws_sdk_s3::types::{ObjectLockEnabled, ObjectLockMode};
 use chrono::{DateTime as ChronoTime, Utc};
 use secrecy::ExposeSecret;
 
-use crate::config::{BucketSettings, RETAIN_DAYS_MIN};
+use crate::config::BucketSettings;
+
+/// How far the writer's clock and the bucket's may differ.
+const CLOCK_SKEW_MAX: chrono::Duration = chrono::Duration::minutes(5);
 
 /// How long one call to the bucket may take, retries included.
 const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -61,8 +64,12 @@ impl Lock {
         let (Some("COMPLIANCE"), Some(until)) = (self.mode.as_deref(), self.retain_until) else {
             return Err("is not locked in COMPLIANCE mode".into());
         };
+        // Five calendar years from the bucket's own time of writing, less a
+        // few minutes for the difference between the writer's clock (which
+        // set the date) and the bucket's.
         let written = self.last_modified.unwrap_or(until);
-        if until - written < chrono::Duration::days(RETAIN_DAYS_MIN) {
+        let five_years = written.checked_add_months(chrono::Months::new(60)).unwrap_or(written);
+        if until < five_years - CLOCK_SKEW_MAX {
             return Err(format!("is locked only until {until}, less than five years after it was written"));
         }
         Ok(until)

@@ -56,6 +56,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::AwardNotFound => StatusCode::NOT_FOUND,
         ErrorCode::AwardAlreadyRolledBack | ErrorCode::InsufficientFunds => StatusCode::CONFLICT,
+        ErrorCode::InitDataMalformed
+        | ErrorCode::InitDataBadHash
+        | ErrorCode::InitDataBadSignature
+        | ErrorCode::InitDataStale => StatusCode::UNAUTHORIZED,
+        ErrorCode::TelegramNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

@@ -2,6 +2,7 @@
 //! id, tracing span, panic catcher, time-out, body limit).
 
 mod admin;
+pub mod auth;
 pub mod error;
 pub mod extract;
 mod health;
@@ -30,7 +31,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application: JSON API under `/api`, probes, and the Mini App pages.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new().merge(jackpots::router()).fallback(api_not_found);
+    let api = Router::new().merge(jackpots::router()).merge(auth::router()).fallback(api_not_found);
     let routes = Router::new()
         .merge(health::router())
         .merge(

@@ -3,6 +3,7 @@
 
 mod admin;
 mod audit;
+mod auth;
 mod engine_load;
 mod errors;
 mod health;
