@@ -97,11 +97,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command: AuditCommand::Ship } => {
-            let pool = db::pool(&settings.database)?;
-            let bucket = settings.audit.bucket.as_ref().context("audit.bucket is not configured")?;
-            let bucket = Bucket::new(bucket);
-            bucket.ensure(settings.audit.bucket.as_ref().is_some_and(|b| b.create)).await?;
-            let shipper = Shipper::new(pool, bucket, settings.audit.clone())?;
+            let shipper = Shipper::new(db::pool(&settings.database)?, settings.audit.clone())?;
+            shipper.ensure_bucket().await?;
             let shipped = shipper.ship(Seal::Now).await?;
             for segment in &shipped {
                 println!(

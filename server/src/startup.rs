@@ -13,7 +13,6 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::audit::bucket::Bucket;
 use crate::audit::shipper::Shipper;
 use crate::cache::Redis;
 use crate::config::Settings;
@@ -75,16 +74,19 @@ impl Application {
             reconciliation::schedule(db.clone(), Duration::from_secs(settings.reconciliation.interval_s));
         }
         match &settings.audit.bucket {
-            Some(bucket_settings) => {
-                let bucket = Bucket::new(bucket_settings);
-                Shipper::new(db.clone(), bucket, settings.audit.clone())?.spawn(bucket_settings.create);
-                tracing::info!(bucket = %bucket_settings.name, "shipping audit segments to the WORM bucket");
+            Some(bucket) => {
+                Shipper::new(db.clone(), settings.audit.clone())?.spawn();
+                tracing::info!(bucket = %bucket.name, "shipping audit segments to the WORM bucket");
             }
             None => tracing::warn!("no audit.bucket configured: audit records stay in PostgreSQL only"),
         }
         let grace = settings.http.shutdown_grace();
         let engine = Engine::new(db.clone(), settings.engine.mode, settings.engine.limits());
         let nonces = crate::nonces::Nonces::new(redis.clone());
+        anyhow::ensure!(
+            settings.telegram.init_data_max_age_s > 0,
+            "telegram.init_data_max_age_s must be positive"
+        );
         let tokens = crate::http::auth::Tokens::new(&settings.auth)?;
         let state =
             AppState { db, redis, engine, nonces, tokens, settings: Arc::new(settings), leptos_options };

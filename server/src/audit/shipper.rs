@@ -4,9 +4,10 @@
 //! segments cover the chain without gaps or overlaps. Shipping one is two
 //! steps: write the object (locked, and only if the key is free), then record
 //! it in `audit_segments`. A crash between the two leaves an object that is not
-//! recorded; the next run finds it at the key it would write, checks that it
-//! continues the chain and matches the database, and records it instead of
-//! writing another — so nothing is shipped twice and nothing is skipped. One
+//! recorded; the next run's write of that key is refused (`If-None-Match`),
+//! so it reads what is there, checks that it continues the chain, matches the
+//! database and is locked, and records it instead — so nothing is shipped
+//! twice and nothing is skipped. One
 //! instance ships at a time (a PostgreSQL advisory lock).
 
 use std::time::Duration;
@@ -53,19 +54,36 @@ pub struct Shipper {
 }
 
 /// Where the next segment starts.
+#[derive(Debug, Clone)]
 struct Next {
     number: i64,
     chain: Chain,
 }
 
+/// A segment sealed and sent to the bucket, not recorded yet.
+#[derive(Debug)]
+pub struct Sealed {
+    pub records: Vec<Record>,
+    pub bytes: Vec<u8>,
+    pub put: Put,
+    pub retain_until: DateTime<Utc>,
+}
+
 impl Shipper {
-    pub fn new(db: PgPool, bucket: Bucket, settings: AuditSettings) -> anyhow::Result<Shipper> {
+    /// A shipper for the bucket of `settings` (`audit.bucket`, required).
+    pub fn new(db: PgPool, settings: AuditSettings) -> anyhow::Result<Shipper> {
         settings.check().map_err(anyhow::Error::msg)?;
+        let bucket = Bucket::new(settings.bucket.as_ref().context("audit.bucket is not configured")?);
         Ok(Shipper { db, bucket, settings })
     }
 
     pub fn bucket(&self) -> &Bucket {
         &self.bucket
+    }
+
+    /// Checks the bucket has Object Lock; creates it when `audit.bucket.create`.
+    pub async fn ensure_bucket(&self) -> anyhow::Result<()> {
+        self.bucket.ensure(self.settings.bucket.as_ref().is_some_and(|b| b.create)).await
     }
 
     /// Ships every segment that is due, in order; answers what it shipped.
@@ -92,16 +110,22 @@ impl Shipper {
 
     async fn ship_one(&self, seal: Seal) -> anyhow::Result<Option<Shipped>> {
         let next = self.next().await?;
+        let Some(sealed) = self.seal_and_put_at(&next, seal).await? else {
+            return Ok(None);
+        };
         let key = self.bucket.segment_key(next.number);
-        if self.bucket.original(&key).await?.is_some() {
-            return self.adopt(next, &key).await.map(Some);
-        }
-        match self.seal_and_put(seal).await? {
-            Some((records, Put::Written { version_id }, retain_until)) => {
-                let bytes = encode_segment(&records);
-                let segment =
-                    self.record(next.number, &key, &records, &bytes, version_id, retain_until).await?;
-                metrics::counter!("cekpot_audit_segments_shipped_total").increment(1);
+        let segment = match sealed.put {
+            Put::Written { version_id } => {
+                let segment = self
+                    .record(
+                        next.number,
+                        &key,
+                        &sealed.records,
+                        &sealed.bytes,
+                        version_id,
+                        sealed.retain_until,
+                    )
+                    .await?;
                 tracing::info!(
                     segment = segment.number,
                     first = segment.first_seq,
@@ -109,23 +133,24 @@ impl Shipper {
                     key = %segment.key,
                     "shipped an audit segment"
                 );
-                Ok(Some(segment))
+                segment
             }
-            Some((_, Put::Exists, _)) => {
-                anyhow::bail!("{key} appeared in the bucket while this instance held the shipping lease")
-            }
-            None => Ok(None),
-        }
+            // The key is taken: an interrupted run wrote it and did not record it.
+            Put::Exists => self.adopt(next, &key).await?,
+        };
+        metrics::counter!("cekpot_audit_segments_shipped_total").increment(1);
+        Ok(Some(segment))
     }
 
     /// The first half of shipping: seals the next segment, when one is due, and
     /// writes it to the bucket — without recording it. Public so that a test
     /// can stop where a crash would.
-    pub async fn seal_and_put(
-        &self,
-        seal: Seal,
-    ) -> anyhow::Result<Option<(Vec<Record>, Put, DateTime<Utc>)>> {
-        let Next { number, mut chain } = self.next().await?;
+    pub async fn seal_and_put(&self, seal: Seal) -> anyhow::Result<Option<Sealed>> {
+        self.seal_and_put_at(&self.next().await?, seal).await
+    }
+
+    async fn seal_and_put_at(&self, next: &Next, seal: Seal) -> anyhow::Result<Option<Sealed>> {
+        let mut chain = next.chain.clone();
         let limit = self.settings.segment_records_max;
         let records = super::records_from(&mut *self.db.acquire().await?, chain.next_seq(), limit).await?;
         let Some(first) = records.first() else { return Ok(None) };
@@ -135,12 +160,13 @@ impl Shipper {
         }
         for record in &records {
             // Never ship a broken chain: stop, loudly, for a person to look.
-            chain.push(record).map_err(|at| anyhow::anyhow!("not shipping segment {number}: {at}"))?;
+            chain.push(record).map_err(|at| anyhow::anyhow!("not shipping segment {}: {at}", next.number))?;
         }
         let retain_until = Utc::now() + chrono::Duration::days(self.settings.retain_days);
-        let key = self.bucket.segment_key(number);
-        let put = self.bucket.put_locked(&key, encode_segment(&records), retain_until).await?;
-        Ok(Some((records, put, retain_until)))
+        let bytes = encode_segment(&records);
+        let key = self.bucket.segment_key(next.number);
+        let put = self.bucket.put_locked(&key, bytes.clone(), retain_until).await?;
+        Ok(Some(Sealed { records, bytes, put, retain_until }))
     }
 
     fn is_due(&self, oldest: &Record) -> anyhow::Result<bool> {
@@ -198,7 +224,6 @@ impl Shipper {
         let lock = self.bucket.lock(key, original.version_id.as_deref()).await?;
         let retain_until = lock.holds_for_five_years().map_err(|why| anyhow::anyhow!("{key} {why}"))?;
         let segment = self.record(number, key, &records, &bytes, original.version_id, retain_until).await?;
-        metrics::counter!("cekpot_audit_segments_shipped_total").increment(1);
         tracing::warn!(segment = number, key, "recorded an audit segment an interrupted run had written");
         Ok(Shipped { adopted: true, ..segment })
     }
@@ -241,9 +266,9 @@ impl Shipper {
 
     /// Ships on a timer until the process ends; failures are logged, counted
     /// and retried at the next tick (records wait in PostgreSQL meanwhile).
-    /// The bucket is checked first (and created, with `create`), until that
-    /// succeeds: an unreachable bucket at start-up does not stop the server.
-    pub fn spawn(self, create: bool) {
+    /// The bucket is checked first (see [`Shipper::ensure_bucket`]), until
+    /// that succeeds: an unreachable bucket at start-up does not stop the server.
+    pub fn spawn(self) {
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(self.settings.ship_interval());
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -251,7 +276,7 @@ impl Shipper {
             loop {
                 ticks.tick().await;
                 if !checked {
-                    match self.bucket.ensure(create).await {
+                    match self.ensure_bucket().await {
                         Ok(()) => checked = true,
                         Err(error) => {
                             metrics::counter!("cekpot_audit_ship_failures_total").increment(1);

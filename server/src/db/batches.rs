@@ -24,23 +24,6 @@ pub enum Refused {
     KeyStored,
 }
 
-/// Contributions a batch wrote before its final statement (those up to a
-/// drop, which the award names); the batch's audit record covers them too.
-#[derive(Debug, Default)]
-pub struct Earlier {
-    ids: Vec<i64>,
-    key_ids: Vec<Option<String>>,
-    request_ids: Vec<Option<String>>,
-}
-
-impl Earlier {
-    pub fn push(&mut self, id: i64, row: &NewContribution) {
-        self.ids.push(id);
-        self.key_ids.push(row.key_id.clone());
-        self.request_ids.push(row.request_id.clone());
-    }
-}
-
 /// A pool the batch moved, for its audit record: the cycle, its value before
 /// the batch and after it (for a cycle the batch closed by a drop, the
 /// awarded amount).
@@ -49,22 +32,23 @@ impl Earlier {
 pub struct PoolChange {
     pub jackpot_id: String,
     pub cycle: i64,
-    pub before_micros: i64,
+    pub before_micros: Option<i64>,
     pub after_micros: i64,
     pub closed: bool,
 }
 
 /// Writes everything, or nothing; answers each row's id in the order given.
 /// The statement ends by appending the batch's audit record: every
-/// contribution id with its key id and request id, and each pool's value
-/// before and after (see [`audit_cte`]).
+/// contribution id with its key id and request id — `earlier` names the
+/// batch's rows an earlier statement of the transaction inserted (those up to
+/// a drop) — and each pool's value before and after (see [`audit_cte`]).
 pub async fn write(
     conn: &mut PgConnection,
     batch_id: i64,
     rows: &[NewContribution],
     cycles: &[CycleUpdate],
     transfers: &[Transfer],
-    earlier: &Earlier,
+    earlier: &[i64],
     pools: &[PoolChange],
 ) -> Result<Result<Vec<i64>, Refused>, sqlx::Error> {
     let transfers = ledger::consolidate(transfers);
@@ -97,12 +81,10 @@ pub async fn write(
         .bind_as(cycle_columns.bind_as(rows.bind_as(query)))
         .bind(cycles.len() as i64)
         .bind(sqlx::types::Json(pools))
-        .bind(&earlier.ids)
-        .bind(&earlier.key_ids)
-        .bind(&earlier.request_ids);
+        .bind(earlier);
     match query.fetch_one(conn).await {
         Ok((_, ids, audited)) => {
-            let expected = i64::from(!ids.is_empty() || !earlier.ids.is_empty());
+            let expected = i64::from(!ids.is_empty() || !earlier.is_empty());
             if audited != expected {
                 return Err(sqlx::Error::Protocol(format!(
                     "{audited} audit records for a batch, not {expected}"
@@ -120,17 +102,16 @@ pub async fn write(
 
 /// The CTE `audited`, which appends the batch's audit record once everything
 /// else of the statement has run — its arguments read every other CTE, so the
-/// chain's head is the statement's last lock. Parameters from `$first`: the
-/// pools (JSON), then the earlier contributions' ids, key ids and request ids;
-/// `$batch` is the batch id. Nothing is appended for a batch that wrote no
+/// chain's head is the statement's last lock. Parameters: `$first` the pools
+/// (JSON), `$first + 1` the ids of the rows earlier statements inserted,
+/// `$batch` the batch id. Nothing is appended for a batch that wrote no
 /// contribution.
 fn audit_cte(first: usize, batch: usize) -> String {
-    let [pools, ids, key_ids, request_ids] = [first, first + 1, first + 2, first + 3];
+    let [pools, earlier] = [first, first + 1];
     format!(
         "written as (
-             select 0 as part, n as ord, id, key_id, request_id
-               from unnest(${ids}::bigint[], ${key_ids}::text[], ${request_ids}::text[])
-                    with ordinality as e(id, key_id, request_id, n)
+             select 0 as part, id as ord, id, key_id, request_id
+               from jackpot_contributions where id = any(${earlier}::bigint[])
              union all
              select 1, id, id, key_id, request_id from inserted),
          audited as (

@@ -10,7 +10,7 @@ use super::cycle::{award_cycle, Books, Winner};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
 use crate::audit::{self, Entry};
 use crate::db::awards;
-use crate::db::batches::{self, Earlier, PoolChange, Refused};
+use crate::db::batches::{self, PoolChange, Refused};
 use crate::db::contributions::{self, NewContribution, StoredContribution};
 use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, LockedJackpot, OpenCycle};
 use crate::db::ledger::{AccountKind, Accounts, Transfer, TransferKind};
@@ -154,7 +154,7 @@ pub async fn apply_batch(
         cached,
         results,
         pending: Vec::new(),
-        earlier: Earlier::default(),
+        earlier: Vec::new(),
         closed: Vec::new(),
         transfers: Vec::new(),
         cycle_updates: Vec::new(),
@@ -190,7 +190,7 @@ pub async fn apply_batch(
     pools.extend(batch.cycle_updates.iter().map(|c| PoolChange {
         jackpot_id: c.jackpot_id.clone(),
         cycle: c.cycle_number,
-        before_micros: c.expected_value.map_or(0, Amount::micros),
+        before_micros: c.expected_value.map(Amount::micros),
         after_micros: c.value.micros(),
         closed: false,
     }));
@@ -288,8 +288,8 @@ struct Batch<'a> {
     results: Vec<Option<Outcome>>,
     /// Accepted contributions not inserted yet, with their request's index.
     pending: Vec<(usize, NewContribution)>,
-    /// Contributions inserted before the final write (up to a drop).
-    earlier: Earlier,
+    /// Ids of the contributions inserted before the final write (up to a drop).
+    earlier: Vec<i64>,
     /// Cycles the batch closed by a drop: from their value before the batch
     /// to the awarded amount.
     closed: Vec<PoolChange>,
@@ -305,9 +305,7 @@ impl Batch<'_> {
         let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = self.pending.drain(..).unzip();
         let ids = contributions::insert_many(conn, self.id, &rows).await?;
         let ids = self.record(indexes, &rows, ids)?;
-        for (id, row) in ids.iter().zip(&rows) {
-            self.earlier.push(*id, row);
-        }
+        self.earlier.extend(&ids);
         Ok(ids)
     }
 
@@ -379,7 +377,7 @@ impl Run<'_> {
                 batch.closed.push(PoolChange {
                     jackpot_id: self.jackpot.id.clone(),
                     cycle: cycle.cycle_number,
-                    before_micros: self.stored_value,
+                    before_micros: Some(self.stored_value),
                     after_micros: cycle.value_micros,
                     closed: true,
                 });

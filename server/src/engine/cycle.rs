@@ -13,8 +13,9 @@ use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, NewCycle, Ope
 use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
 
 /// One jackpot's accounts, and the transfers and audit records a transaction
-/// has decided on but not written yet. The reserve's balance is read only when a seed needs it, and
-/// then includes the reserve shares this transaction collected before.
+/// has decided on but not written yet. The reserve's balance is read only
+/// when a seed needs it, and then includes the reserve shares this
+/// transaction collected before.
 pub(super) struct Books {
     pub accounts: Accounts,
     pub pool: i64,

@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{spawn_app, TestApp};
-use crate::service::{assert_books_balance, bet, claim, contribute, provider_jackpot, scalar};
+use crate::service::{
+    assert_books_balance, awarded_provider_pot, bet, claim, contribute, provider_jackpot, scalar,
+};
 
 pub async fn configure(app: &TestApp, jackpot: &str, body: Value) -> (u16, Value) {
     let response =
@@ -193,12 +195,7 @@ async fn roll_back(app: &TestApp, award_id: &str, body: Value) -> (u16, Value) {
 #[sqlx::test(migrations = "../migrations")]
 async fn an_award_is_rolled_back_once_by_a_compensating_transfer(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
-    provider_jackpot(&pool).await;
-    contribute(&app, "provider-pot", "c-1", bet("any-game", "100")).await;
-    let (status, award) =
-        claim(&app, "provider-pot", "a-1", json!({ "playerId": "p-1", "sessionId": "s-1", "cycle": 1 }))
-            .await;
-    assert_eq!(status, 200, "{award}");
+    let award = awarded_provider_pot(&app, &pool).await;
     let award_id = award["awardId"].to_string();
     let wallet = "select balance_micros from ledger_accounts where kind = 'player_wallet' and owner = 'p-1'";
     let reserve = "select balance_micros from ledger_accounts where kind = 'jackpot_reserve' and owner = 'provider-pot'";
@@ -235,11 +232,7 @@ async fn an_award_is_rolled_back_once_by_a_compensating_transfer(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn a_rollback_is_refused_when_it_cannot_be_made(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
-    provider_jackpot(&pool).await;
-    contribute(&app, "provider-pot", "c-1", bet("any-game", "100")).await;
-    let (_, award) =
-        claim(&app, "provider-pot", "a-1", json!({ "playerId": "p-1", "sessionId": "s-1", "cycle": 1 }))
-            .await;
+    let award = awarded_provider_pot(&app, &pool).await;
     let award_id = award["awardId"].to_string();
     let cases = [
         ("999999", json!({ "reason": "r" }), 404, "award_not_found"),

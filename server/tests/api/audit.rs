@@ -340,40 +340,49 @@ async fn rehash(pool: &PgPool, seq: i64, from: &str, to: &str) {
     .await;
 }
 
+/// The database's first broken record and why, as `verify` finds it.
+async fn first_break(pool: &PgPool) -> (i64, String) {
+    let report = verify::database(pool).await.unwrap();
+    match (report.broken_seq, report.first_break) {
+        (Some(seq), Some(why)) => (seq, why),
+        _ => panic!("the chain verified: {} records", report.records),
+    }
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_rehashed_record_is_caught_by_the_next_link(pool: PgPool) {
     append_records(&pool, 6).await;
     rehash(&pool, 4, r#""beforeMicros" : 3"#, r#""beforeMicros" : 9"#).await;
-    let report = verify::database(&pool).await.unwrap();
-    assert_eq!(report.broken_seq, Some(5), "{}", report.summary());
-    assert_eq!(report.records, 4);
+    let (seq, why) = first_break(&pool).await;
+    assert_eq!(seq, 5, "{why}");
+    assert!(why.contains("does not link to the record before it"), "{why}");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_removed_record_is_a_gap(pool: PgPool) {
     append_records(&pool, 4).await;
     tamper(&pool, "delete from audit_records where seq = 2").await;
-    let report = verify::database(&pool).await.unwrap();
-    assert_eq!(report.broken_seq, Some(2), "{}", report.summary());
-    assert!(report.first_break.unwrap().contains("record 2 is missing"));
+    let (seq, why) = first_break(&pool).await;
+    assert_eq!(seq, 2, "{why}");
+    assert!(why.contains("record 2 is missing"), "{why}");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_rehashed_last_record_is_caught_by_the_chain_head(pool: PgPool) {
     append_records(&pool, 4).await;
     rehash(&pool, 4, r#""afterMicros" : 4"#, r#""afterMicros" : 40"#).await;
-    let report = verify::database(&pool).await.unwrap();
-    assert_eq!(report.broken_seq, Some(4), "{}", report.summary());
-    assert!(report.first_break.unwrap().contains("differs between the last record and the chain's head"));
+    let (seq, why) = first_break(&pool).await;
+    assert_eq!(seq, 4, "{why}");
+    assert!(why.contains("differs between the last record and the chain's head"), "{why}");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_removed_last_record_is_caught_by_the_chain_head(pool: PgPool) {
     append_records(&pool, 4).await;
     tamper(&pool, "delete from audit_records where seq = 4").await;
-    let report = verify::database(&pool).await.unwrap();
-    assert_eq!(report.broken_seq, Some(4), "{}", report.summary());
-    assert!(report.first_break.unwrap().contains("the last ones are missing"));
+    let (seq, why) = first_break(&pool).await;
+    assert_eq!(seq, 4, "{why}");
+    assert!(why.contains("the last ones are missing"), "{why}");
 }
 
 // ---- Shipping to the WORM bucket (moto) ------------------------------------
@@ -413,9 +422,9 @@ fn audit_settings(bucket: &BucketSettings, segment_records_max: i64) -> AuditSet
 }
 
 async fn shipper(pool: &PgPool, bucket: &BucketSettings, segment_records_max: i64) -> Shipper {
-    let store = Bucket::new(bucket);
-    store.ensure(true).await.unwrap();
-    Shipper::new(pool.clone(), store, audit_settings(bucket, segment_records_max)).unwrap()
+    let shipper = Shipper::new(pool.clone(), audit_settings(bucket, segment_records_max)).unwrap();
+    shipper.ensure_bucket().await.unwrap();
+    shipper
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -485,9 +494,9 @@ async fn shipping_resumes_after_a_crash_without_gaps_or_duplicates(pool: PgPool)
     append_records(&pool, 25).await;
     // A run that wrote segment 1 to the bucket and stopped before recording it.
     let crashed = shipper(&pool, &settings, 10).await;
-    let (records, put, _) = crashed.seal_and_put(Seal::WhenDue).await.unwrap().unwrap();
-    assert!(matches!(put, Put::Written { .. }));
-    assert_eq!(records.len(), 10);
+    let sealed = crashed.seal_and_put(Seal::WhenDue).await.unwrap().unwrap();
+    assert!(matches!(sealed.put, Put::Written { .. }));
+    assert_eq!(sealed.records.len(), 10);
     assert_eq!(scalar(&pool, "select count(*) from audit_segments").await, 0);
     append_records(&pool, 5).await;
 
@@ -511,8 +520,8 @@ async fn a_partial_segment_left_by_a_crash_is_adopted_with_its_own_boundaries(po
     append_records(&pool, 7).await;
     // The crashed run had sealed 7 records by age (segments hold up to 10).
     let crashed = shipper(&pool, &settings, 10).await;
-    let (records, _, _) = crashed.seal_and_put(Seal::Now).await.unwrap().unwrap();
-    assert_eq!(records.len(), 7);
+    let sealed = crashed.seal_and_put(Seal::Now).await.unwrap().unwrap();
+    assert_eq!(sealed.records.len(), 7);
     append_records(&pool, 10).await;
 
     let shipped = shipper(&pool, &settings, 10).await.ship(Seal::Now).await.unwrap();

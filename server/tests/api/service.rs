@@ -274,6 +274,18 @@ pub async fn provider_jackpot(pool: &PgPool) {
     create_jackpot(pool, spec).await;
 }
 
+/// The provider pot with cycle 1 awarded to `p-1` after one bet of 100
+/// (50.00 seed + 0.80): answers the award.
+pub async fn awarded_provider_pot(app: &TestApp, pool: &PgPool) -> Value {
+    provider_jackpot(pool).await;
+    let (status, receipt) = contribute(app, "provider-pot", "c-1", bet("any-game", "100")).await;
+    assert_eq!(status, 200, "{receipt}");
+    let (status, award) =
+        claim(app, "provider-pot", "a-1", json!({ "playerId": "p-1", "sessionId": "s-1", "cycle": 1 })).await;
+    assert_eq!(status, 200, "{award}");
+    award
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn fifty_simultaneous_claims_on_one_cycle_pay_exactly_one(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
