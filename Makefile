@@ -13,7 +13,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 help:
 	@echo "make run    build the app and serve it on http://127.0.0.1:3000"
 	@echo "make test   the whole test suite (what CI runs)"
-	@echo "make bench  contributions/s and latency: group commit vs one transaction each"
+	@echo "make bench  contributions/s and spins/s with latency: group commit vs one transaction each"
 	@echo "make fmt    format the code"
 	@echo "make clean  remove build output and the private database"
 
@@ -27,7 +27,7 @@ test:
 	@scripts/services.sh test -- scripts/test.sh
 
 bench:
-	@scripts/services.sh test -- cargo bench --locked -p server --bench contributions
+	@scripts/services.sh test -- cargo bench --locked -p server --bench contributions --bench spins
 
 fmt:
 	cargo fmt --all

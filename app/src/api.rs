@@ -29,6 +29,108 @@ pub struct JackpotList {
     pub jackpots: Vec<JackpotSummary>,
 }
 
+/// `GET /api/wallet`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletView {
+    pub currency: Currency,
+    pub balance: Amount,
+}
+
+/// One transfer that moved a player's wallet, as `GET /api/wallet/history`
+/// lists it: `amount` is signed (negative when the wallet paid).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletEntry {
+    pub id: i64,
+    /// `bet`, `win`, `award` (a jackpot), `award_rollback`, `deposit`, `demo_credit`.
+    pub kind: String,
+    pub amount: Amount,
+    /// What caused it: `spin:<id>`, `award:<id>`, `player:<id>` …
+    pub reference: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+}
+
+/// A page of the history, newest first. `nextBefore` is the `before` of the
+/// next (older) page; absent on the last page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletHistory {
+    pub currency: Currency,
+    pub entries: Vec<WalletEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+/// What a spin did: the answer to `POST /api/spin`, stored with the spin and
+/// given again for a retry with the same idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpinReceipt {
+    pub spin_id: i64,
+    pub bet: Amount,
+    /// The paytable's win (line wins), without jackpots.
+    pub win: Amount,
+    /// Jackpot awards this spin triggered.
+    pub jackpot_win: Amount,
+    /// `win + jackpotWin - bet`: what the spin changed in the wallet.
+    pub net: Amount,
+    /// True only when the spin returned more than the bet: a return at or
+    /// below the bet is never a win, and the UI does not celebrate it.
+    pub is_win: bool,
+    /// Symbol ids, `reels[reel][row]`, top row first.
+    pub reels: Vec<Vec<String>>,
+    pub line_wins: Vec<LineWinView>,
+    pub balance: Amount,
+    pub currency: Currency,
+    pub contributions: Vec<SpinContribution>,
+    pub jackpot_awards: Vec<SpinAward>,
+    pub fairness: SpinFairness,
+    /// RFC 3339, UTC.
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineWinView {
+    /// The payline's index, from 0.
+    pub line: usize,
+    pub symbol: String,
+    pub count: usize,
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpinContribution {
+    pub jackpot_id: String,
+    pub amount: Amount,
+    /// The pool just after this contribution.
+    pub value: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpinAward {
+    pub award_id: i64,
+    pub jackpot_id: String,
+    pub cycle: i64,
+    pub amount: Amount,
+}
+
+/// The provably-fair inputs of a spin: with the server seed once revealed,
+/// `stops = domain::seeds::stops(serverSeed, clientSeed, nonce, reel lengths)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpinFairness {
+    pub seed_id: i64,
+    pub server_seed_hash: String,
+    pub client_seed: String,
+    pub nonce: i64,
+    pub stops: Vec<usize>,
+}
+
 /// The body of every error answer: `{"code": "...", "message": "..."}`, plus
 /// `details` where a code documents them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +212,8 @@ pub enum ErrorCode {
     AwardNotFound,
     /// The award was already rolled back.
     AwardAlreadyRolledBack,
-    /// The winner's wallet no longer holds the awarded amount.
+    /// The wallet does not hold the amount: a spin's bet, or (a rollback) the
+    /// awarded amount.
     InsufficientFunds,
     /// Telegram `initData` is not a well-formed query string, or lacks a
     /// valid `auth_date` or `user`.
@@ -123,6 +226,30 @@ pub enum ErrorCode {
     InitDataStale,
     /// This server has no Telegram bot token configured, so it cannot sign players in.
     TelegramNotConfigured,
+    /// A player endpoint needs `Authorization: Bearer <token>` from `POST /api/auth/telegram`.
+    TokenMissing,
+    /// The bearer token is malformed, not ours, or expired: sign in again.
+    TokenInvalid,
+    /// The bet is not a whole multiple of the bet step (`details.betStep`).
+    BetStepMismatch,
+    /// The player spun less than the minimum interval ago; `details.retryAfterMs` says when the next spin is allowed.
+    SpinTooSoon,
+    /// The player has excluded themselves until `details.until`.
+    SelfExcluded,
+    /// The spin could lose more than the player's daily loss limit allows.
+    LossLimitReached,
+    /// The deposit would pass the player's daily deposit limit.
+    DepositLimitReached,
+    /// A limit is not positive, or asks to shorten a running self-exclusion.
+    InvalidLimit,
+    /// A client seed is 1 to 64 letters, digits, `-` or `_`.
+    InvalidClientSeed,
+    /// No spin of this player has this id.
+    SpinNotFound,
+    /// The spin's server seed is still in use; rotate the seed to reveal it.
+    SeedNotRevealed,
+    /// Demo deposits are off on this server.
+    DemoModeOff,
 }
 
 impl ErrorCode {
@@ -166,6 +293,18 @@ impl ErrorCode {
             ErrorCode::InitDataBadSignature => "init_data_bad_signature",
             ErrorCode::InitDataStale => "init_data_stale",
             ErrorCode::TelegramNotConfigured => "telegram_not_configured",
+            ErrorCode::TokenMissing => "token_missing",
+            ErrorCode::TokenInvalid => "token_invalid",
+            ErrorCode::BetStepMismatch => "bet_step_mismatch",
+            ErrorCode::SpinTooSoon => "spin_too_soon",
+            ErrorCode::SelfExcluded => "self_excluded",
+            ErrorCode::LossLimitReached => "loss_limit_reached",
+            ErrorCode::DepositLimitReached => "deposit_limit_reached",
+            ErrorCode::InvalidLimit => "invalid_limit",
+            ErrorCode::InvalidClientSeed => "invalid_client_seed",
+            ErrorCode::SpinNotFound => "spin_not_found",
+            ErrorCode::SeedNotRevealed => "seed_not_revealed",
+            ErrorCode::DemoModeOff => "demo_mode_off",
         }
     }
 }
@@ -215,6 +354,18 @@ mod tests {
             ErrorCode::InitDataBadSignature,
             ErrorCode::InitDataStale,
             ErrorCode::TelegramNotConfigured,
+            ErrorCode::TokenMissing,
+            ErrorCode::TokenInvalid,
+            ErrorCode::BetStepMismatch,
+            ErrorCode::SpinTooSoon,
+            ErrorCode::SelfExcluded,
+            ErrorCode::LossLimitReached,
+            ErrorCode::DepositLimitReached,
+            ErrorCode::InvalidLimit,
+            ErrorCode::InvalidClientSeed,
+            ErrorCode::SpinNotFound,
+            ErrorCode::SeedNotRevealed,
+            ErrorCode::DemoModeOff,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

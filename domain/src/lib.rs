@@ -9,5 +9,7 @@ pub mod audit;
 pub mod fairness;
 pub mod jackpot;
 pub mod money;
+pub mod seeds;
 pub mod signing;
+pub mod slot;
 pub mod telegram;

@@ -8,12 +8,14 @@
 // Seconds, rates and percentiles of timings — never money.
 #![allow(clippy::float_arithmetic)]
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use common::{free_port, percentiles, start_server, wait_until_ready, Metrics, Scratch};
 
 const CLIENTS: usize = 64;
 const WARM_UP: usize = 2_000;
@@ -37,7 +39,6 @@ struct Figures {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let base = std::env::var("DATABASE_URL").context("DATABASE_URL is set by `make bench`")?;
     let measured = match std::env::var("BENCH_CONTRIBUTIONS") {
         Ok(count) => count.parse().context("BENCH_CONTRIBUTIONS is a whole number")?,
         Err(_) => MEASURED_DEFAULT,
@@ -47,25 +48,30 @@ async fn main() -> anyhow::Result<()> {
         eprintln!(
             "==> {mode}: fresh database, server, {WARM_UP} warm-up + {measured} measured contributions"
         );
-        figures.push(measure(&base, mode, measured).await?);
+        figures.push(measure(mode, measured).await?);
     }
     print_table(&figures, measured);
     Ok(())
 }
 
-async fn measure(base: &str, mode: &'static str, measured: usize) -> anyhow::Result<Figures> {
-    let database = format!("cekpot_bench_{}_{mode}", std::process::id());
-    let admin = sqlx::PgPool::connect(base).await?;
-    sqlx::query(&format!("create database {database}")).execute(&admin).await?;
-    let url = format!("{}/{database}", base.rsplit_once('/').map_or(base, |(server, _)| server));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut server = start_server(&url, port, mode)?;
+async fn measure(mode: &'static str, measured: usize) -> anyhow::Result<Figures> {
+    let scratch = Scratch::create(mode).await?;
+    let url = scratch.url.clone();
+    let port = free_port()?;
+    let env = [
+        ("CEKPOT_ENGINE__MODE", mode.to_owned()),
+        (
+            "CEKPOT_SERVICE__KEYS",
+            format!(r#"[{{id="{BENCH_KEY}",secret="{BENCH_SECRET}",role="game_service"}}]"#),
+        ),
+    ];
+    let mut server = start_server(&url, port, &env)?;
     let result = async {
         wait_until_ready(port).await?;
         run_load(port, "warm", WARM_UP).await?;
         let before = batch_totals(port).await?;
         let started = Instant::now();
-        let mut latencies = run_load(port, "run", measured).await?;
+        let latencies = run_load(port, "run", measured).await?;
         let elapsed = started.elapsed();
         let after = batch_totals(port).await?;
         let batches = after.count - before.count;
@@ -87,64 +93,21 @@ async fn measure(base: &str, mode: &'static str, measured: usize) -> anyhow::Res
         .await?;
         eprintln!("    {records} audit records, {shipped} of them shipped to the WORM bucket so far");
         db.close().await;
-        latencies.sort_unstable();
-        let percentile =
-            |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+        let [p50_ms, p95_ms, p99_ms] = percentiles(latencies);
         Ok(Figures {
             mode,
             per_second: measured as f64 / elapsed.as_secs_f64(),
-            p50_ms: percentile(50),
-            p95_ms: percentile(95),
-            p99_ms: percentile(99),
+            p50_ms,
+            p95_ms,
+            p99_ms,
             batches,
         })
     }
     .await;
     let _ = server.kill();
     let _ = server.wait();
-    sqlx::query(&format!("drop database if exists {database} with (force)")).execute(&admin).await?;
+    scratch.drop().await?;
     result
-}
-
-fn start_server(database_url: &str, port: u16, mode: &str) -> anyhow::Result<Child> {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
-    // Ship audit segments as production does, when `make bench` started a
-    // local S3 server (moto): a bucket of its own per run.
-    if let Ok(s3) = std::env::var("TEST_S3_URL") {
-        command
-            .env("CEKPOT_AUDIT__BUCKET__NAME", format!("bench-{}-{port}", std::process::id()))
-            .env("CEKPOT_AUDIT__BUCKET__ENDPOINT", s3)
-            .env("CEKPOT_AUDIT__BUCKET__PATH_STYLE", "true")
-            .env("CEKPOT_AUDIT__BUCKET__CREATE", "true")
-            .env("CEKPOT_AUDIT__BUCKET__ACCESS_KEY_ID", "bench")
-            .env("CEKPOT_AUDIT__BUCKET__SECRET_ACCESS_KEY", "bench");
-    }
-    command
-        .env("DATABASE_URL", database_url)
-        .env_remove("REDIS_URL")
-        .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
-        .env("CEKPOT_ENGINE__MODE", mode)
-        .env(
-            "CEKPOT_SERVICE__KEYS",
-            format!(r#"[{{id="{BENCH_KEY}",secret="{BENCH_SECRET}",role="game_service"}}]"#),
-        )
-        .env("CEKPOT_DATABASE__MAX_CONNECTIONS", "32")
-        .env("CEKPOT_LOG__FILTER", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting the server binary")
-}
-
-async fn wait_until_ready(port: u16) -> anyhow::Result<()> {
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    for _ in 0..300 {
-        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("the server did not become ready")
 }
 
 /// Running totals of the server's batch histograms.
@@ -156,12 +119,8 @@ struct BatchTotals {
 }
 
 async fn batch_totals(port: u16) -> anyhow::Result<BatchTotals> {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await?.text().await?;
-    let sample = |name: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let metrics = Metrics::read(port).await?;
+    let sample = |name: &str| metrics.sample(name);
     Ok(BatchTotals {
         locked: sample("cekpot_contribution_batches_total{path=\"locked\"}"),
         count: sample("cekpot_contribution_batch_size_count"),

@@ -56,6 +56,25 @@ init_data_max_age_s = 86400
 [auth]
 token_ttl_s = 900
 
+[deployment]
+environment = "production"
+
+[slot]
+currency = "EUR"
+min_bet_micros = 100000
+max_bet_micros = 50000000
+bet_step_micros = 10000
+spin_interval_ms = 2500
+
+[players]
+demo_credit_micros = 1000000000
+limit_cooling_off_s = 86400
+velocity_steady_spins = 20
+velocity_tolerance_ms = 50
+
+[dev]
+sign_in_page = false
+
 [site]
 root = "target/site"
 pkg_dir = "pkg"
@@ -80,6 +99,10 @@ pub struct Settings {
     pub service: ServiceSettings,
     pub telegram: TelegramSettings,
     pub auth: AuthSettings,
+    pub deployment: DeploymentSettings,
+    pub slot: SlotSettings,
+    pub players: PlayerSettings,
+    pub dev: DevSettings,
     pub site: SiteSettings,
     pub demo: DemoSettings,
     pub log: LogSettings,
@@ -210,6 +233,63 @@ pub struct AuthSettings {
     pub jwt_secret: Option<SecretString>,
     /// How long a token is valid.
     pub token_ttl_s: i64,
+}
+
+/// Where this server runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentSettings {
+    /// `production` (the default) refuses development-only settings at start-up.
+    pub environment: Environment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// The Mini App's slot (`POST /api/spin`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotSettings {
+    /// The slot definition (reels, paytable, paylines). Absent: the built-in
+    /// `server/config/slot.toml`.
+    #[serde(default)]
+    pub definition: Option<PathBuf>,
+    /// The currency players' wallets and bets are in.
+    pub currency: String,
+    pub min_bet_micros: i64,
+    pub max_bet_micros: i64,
+    /// Every bet is a whole multiple of this; it must itself be a multiple of
+    /// the number of paylines, so that line bets and wins are exact.
+    pub bet_step_micros: i64,
+    /// The least time between two spins of one player (2.5 s is the UK rule).
+    pub spin_interval_ms: u64,
+}
+
+/// Players' wallets and responsible-gambling rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlayerSettings {
+    /// Demo credits a new player's wallet receives from the house; 0 gives none.
+    pub demo_credit_micros: i64,
+    /// How long raising or removing a daily limit waits before it applies.
+    pub limit_cooling_off_s: i64,
+    /// Spins in a row at near-constant intervals that flag a player for review.
+    pub velocity_steady_spins: i32,
+    /// How close two intervals must be to count as "near-constant".
+    pub velocity_tolerance_ms: i64,
+}
+
+/// Development helpers; each is refused when `deployment.environment` is `production`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevSettings {
+    /// `/dev/sign-in`: a page that signs `initData` for a chosen test user
+    /// with the configured bot token, so the Mini App runs in a plain browser.
+    pub sign_in_page: bool,
 }
 
 /// The audit trail's shipping to the WORM bucket (docs/AUDIT.md).

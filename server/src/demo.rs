@@ -103,3 +103,13 @@ pub async fn seed_jackpots(pool: &PgPool) -> Result<bool, sqlx::Error> {
     tx.commit().await?;
     Ok(true)
 }
+
+/// The contribution rate, in ppm, that a bet of `game_id` pays into the demo
+/// jackpots in all (when it is at least every jackpot's minimum bet).
+pub fn contribution_ppm_of(game_id: &str) -> u64 {
+    DEMO_JACKPOTS
+        .iter()
+        .filter(|demo| demo.tier == Tier::Mega || demo.games.contains(&game_id))
+        .map(|demo| u64::from(demo.rate_ppm))
+        .sum()
+}

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod engine;
+pub mod game;
 pub mod http;
 pub mod metrics;
 pub mod nonces;

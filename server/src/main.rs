@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use domain::slot::percent;
 use server::audit::bucket::Bucket;
 use server::audit::shipper::{Seal, Shipper};
 use server::audit::{self, Actor};
@@ -29,6 +30,24 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The Mini App's slot.
+    Slot {
+        #[command(subcommand)]
+        command: SlotCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SlotCommand {
+    /// Compute the slot's exact return by evaluating every stop combination,
+    /// add the jackpot contributions its bets make, and compare the total
+    /// with the definition's target (exit status 1 when outside it).
+    Rtp {
+        /// The jackpots' contribution rate in ppm, instead of reading the
+        /// jackpots the slot feeds from the database.
+        #[arg(long)]
+        contribution_ppm: Option<u64>,
     },
 }
 
@@ -96,6 +115,9 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Slot { command: SlotCommand::Rtp { contribution_ppm } } => {
+            slot_rtp(&settings, contribution_ppm).await
+        }
         Command::Audit { command: AuditCommand::Ship } => {
             let shipper = Shipper::new(db::pool(&settings.database)?, settings.audit.clone())?;
             shipper.ensure_bucket().await?;
@@ -115,6 +137,64 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn slot_rtp(settings: &Settings, contribution_ppm: Option<u64>) -> anyhow::Result<()> {
+    let slot = server::game::definition(settings.slot.definition.as_deref())?;
+    let lengths = slot.reel_lengths();
+    println!(
+        "slot {}: {} reels of {:?} stops, {} paylines",
+        slot.game_id,
+        lengths.len(),
+        lengths,
+        slot.lines()
+    );
+    let combinations: u64 = lengths.iter().map(|&l| l as u64).product();
+    println!("evaluating all {combinations} stop combinations…");
+    let started = std::time::Instant::now();
+    let rtp = slot.enumerate();
+    println!("  done in {:.1} s", started.elapsed().as_secs_f64());
+    anyhow::ensure!(rtp.line_bets_won == slot.line_bets_won_by_counts(), "the two computations disagree");
+    let contribution_ppm = match contribution_ppm {
+        Some(ppm) => {
+            println!("jackpot contributions: {ppm} ppm (given)");
+            ppm
+        }
+        None => {
+            let pool = db::pool(&settings.database)?;
+            let fed = server::db::jackpots::contribution_rates(&pool, &slot.game_id, &settings.slot.currency)
+                .await
+                .context("reading the jackpots the slot feeds (or pass --contribution-ppm)")?;
+            for (id, ppm, min_bet) in &fed {
+                println!("  feeds {id}: {} of bets of at least {min_bet}", percent(*ppm * 1_000));
+            }
+            fed.iter().map(|(_, ppm, _)| ppm).sum()
+        }
+    };
+    let base_ppb = rtp.base_ppb();
+    let contribution_ppb = contribution_ppm * 1_000;
+    let total_ppb = base_ppb + contribution_ppb;
+    println!("base game RTP:                  {}", percent(base_ppb));
+    println!("jackpot contribution RTP:       {}", percent(contribution_ppb));
+    println!("total RTP:                      {}", percent(total_ppb));
+    println!("hit frequency:                  {}", percent(rtp.hit_frequency_ppb()));
+    println!(
+        "exactly: {} line bets won over {} combinations × {} lines",
+        rtp.line_bets_won, rtp.combinations, rtp.lines
+    );
+    let target = u64::from(slot.target_rtp_ppm) * 1_000;
+    let tolerance = u64::from(slot.target_tolerance_ppm) * 1_000;
+    let within = total_ppb.abs_diff(target) <= tolerance;
+    println!(
+        "target:                         {} ± {}: {}",
+        percent(target),
+        percent(tolerance),
+        if within { "met" } else { "NOT MET" }
+    );
+    if !within {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

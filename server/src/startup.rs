@@ -15,8 +15,9 @@ use tokio::sync::Notify;
 
 use crate::audit::shipper::Shipper;
 use crate::cache::Redis;
-use crate::config::Settings;
-use crate::engine::Engine;
+use crate::config::{Environment, Settings};
+use crate::engine::{Engine, Spins};
+use crate::game::Game;
 use crate::state::AppState;
 use crate::{db, demo, http, reconciliation};
 
@@ -88,8 +89,38 @@ impl Application {
             "telegram.init_data_max_age_s must be positive"
         );
         let tokens = crate::http::auth::Tokens::new(&settings.auth)?;
-        let state =
-            AppState { db, redis, engine, nonces, tokens, settings: Arc::new(settings), leptos_options };
+        if settings.deployment.environment == Environment::Production {
+            anyhow::ensure!(
+                !settings.dev.sign_in_page,
+                "dev.sign_in_page is for development only; deployment.environment is production"
+            );
+        }
+        anyhow::ensure!(
+            settings.players.demo_credit_micros >= 0,
+            "players.demo_credit_micros must not be negative"
+        );
+        anyhow::ensure!(
+            settings.players.limit_cooling_off_s >= 0,
+            "players.limit_cooling_off_s must not be negative"
+        );
+        let game = Game::load(&settings.slot)?;
+        let spins = Spins::start(
+            db.clone(),
+            engine.accounts().clone(),
+            game,
+            settings.players.clone(),
+            settings.engine.limits(),
+        );
+        let state = AppState {
+            db,
+            redis,
+            engine,
+            spins,
+            nonces,
+            tokens,
+            settings: Arc::new(settings),
+            leptos_options,
+        };
         Ok(Application { listener, router: http::router(state), grace })
     }
 

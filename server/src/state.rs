@@ -17,6 +17,8 @@ pub struct AppState {
     pub db: PgPool,
     pub redis: Option<Redis>,
     pub engine: Engine,
+    /// The slot's spins (their own group commit).
+    pub spins: crate::engine::Spins,
     /// Request nonces of signed service requests (Redis, or this process).
     pub nonces: Nonces,
     /// Players' session tokens.

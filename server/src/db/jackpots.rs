@@ -429,6 +429,27 @@ pub async fn currency_of<'e>(
     currency.map(|c| c.parse().map_err(|e| decode_error(id, "currency", e))).transpose()
 }
 
+/// The contribution rate (ppm) and minimum bet of each active jackpot a
+/// game's bets feed, as its running cycle has them.
+pub async fn contribution_rates<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    game_id: &str,
+    currency: &str,
+) -> Result<Vec<(String, u64, Amount)>, sqlx::Error> {
+    let rows: Vec<(String, i32, i64)> = sqlx::query_as(
+        "select j.id, c.contribution_rate_ppm, c.min_bet_micros
+           from jackpots j join jackpot_cycles c on c.jackpot_id = j.id and c.closed_at is null
+          where j.status = 'active' and j.currency = $2
+            and (j.tier = 'mega' or exists (select 1 from jackpot_games g where g.jackpot_id = j.id and g.game_id = $1))
+          order by j.id",
+    )
+    .bind(game_id)
+    .bind(currency)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(|(id, ppm, min)| (id, ppm as u64, Amount::from_micros(min))).collect())
+}
+
 #[derive(sqlx::FromRow)]
 struct SummaryRow {
     id: String,

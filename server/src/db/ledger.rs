@@ -40,6 +40,12 @@ pub enum TransferKind {
     SeedFromReserve,
     SeedFromHouse,
     AwardRollback,
+    /// A spin's bet: wallet → the game's clearing account.
+    Bet,
+    /// A spin's win: the game's clearing account → wallet.
+    Win,
+    /// Demo credits: house → a new player's wallet.
+    DemoCredit,
 }
 
 impl TransferKind {
@@ -51,6 +57,9 @@ impl TransferKind {
             TransferKind::SeedFromReserve => "seed_from_reserve",
             TransferKind::SeedFromHouse => "seed_from_house",
             TransferKind::AwardRollback => "award_rollback",
+            TransferKind::Bet => "bet",
+            TransferKind::Win => "win",
+            TransferKind::DemoCredit => "demo_credit",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod jackpots;
 pub mod ledger;
 pub mod players;
 pub mod reconciliation;
+pub mod spins;
 
 use std::time::Duration;
 

@@ -26,7 +26,26 @@ use crate::db::jackpots::LockedJackpot;
 use crate::db::ledger::{AccountKind, Accounts};
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
-type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
+type Reply<O> = oneshot::Sender<Result<O, Arc<sqlx::Error>>>;
+
+/// What a batcher writes with: all of a batch, in one transaction, or nothing.
+pub trait Write: Clone + Send + Sync + 'static {
+    type Request: Send + 'static;
+    type Outcome: Send + 'static;
+    /// Names the batches in logs.
+    const KIND: &'static str;
+    /// Histogram: requests per batch.
+    const SIZE_METRIC: &'static str;
+    /// Histogram: one batch, first statement to commit.
+    const SECONDS_METRIC: &'static str;
+    /// Counter: batches that failed whole and were retried one by one.
+    const FAILURES_METRIC: &'static str;
+    /// One outcome per request, in order, after the commit.
+    fn write(
+        &self,
+        requests: &[Self::Request],
+    ) -> impl std::future::Future<Output = Result<Vec<Self::Outcome>, sqlx::Error>> + Send;
+}
 
 /// How the batcher groups contributions.
 #[derive(Debug, Clone, Copy)]
@@ -42,20 +61,26 @@ pub struct BatchLimits {
     pub queue_max: usize,
 }
 
-#[derive(Clone)]
-pub struct Batcher {
-    queue: mpsc::Sender<(ContributionRequest, Reply)>,
+pub struct Batcher<W: Write> {
+    queue: mpsc::Sender<(W::Request, Reply<W::Outcome>)>,
 }
 
-impl Batcher {
+impl<W: Write> Clone for Batcher<W> {
+    fn clone(&self) -> Self {
+        Batcher { queue: self.queue.clone() }
+    }
+}
+
+impl<W: Write> Batcher<W> {
     /// Starts the collector task on the current runtime.
-    pub fn start(writer: Writer, limits: BatchLimits) -> Batcher {
+    pub fn start(writer: W, limits: BatchLimits) -> Batcher<W> {
         let (queue, receiver) = mpsc::channel(limits.queue_max);
         tokio::spawn(collect(writer, limits, receiver));
         Batcher { queue }
     }
 
-    pub async fn contribute(&self, request: ContributionRequest) -> Result<Outcome, EngineFailure> {
+    /// Answers after the request's batch has committed.
+    pub async fn submit(&self, request: W::Request) -> Result<W::Outcome, EngineFailure> {
         let (reply, answer) = oneshot::channel();
         self.queue.try_send((request, reply)).map_err(|_| EngineFailure::Overloaded)?;
         match answer.await {
@@ -67,10 +92,10 @@ impl Batcher {
     }
 }
 
-async fn collect(
-    writer: Writer,
+async fn collect<W: Write>(
+    writer: W,
     limits: BatchLimits,
-    mut receiver: mpsc::Receiver<(ContributionRequest, Reply)>,
+    mut receiver: mpsc::Receiver<(W::Request, Reply<W::Outcome>)>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.in_flight_max));
     while let Some(first) = receiver.recv().await {
@@ -107,12 +132,12 @@ async fn collect(
 
 /// Writes the batch. If that fails as a whole, each request is retried alone,
 /// so one request that trips the database cannot fail the others with it.
-async fn commit(writer: &Writer, batch: Vec<(ContributionRequest, Reply)>) {
+async fn commit<W: Write>(writer: &W, batch: Vec<(W::Request, Reply<W::Outcome>)>) {
     let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    metrics::histogram!("cekpot_contribution_batch_size").record(requests.len() as f64);
+    metrics::histogram!(W::SIZE_METRIC).record(requests.len() as f64);
     let started = std::time::Instant::now();
     let result = writer.write(&requests).await;
-    metrics::histogram!("cekpot_contribution_batch_seconds").record(started.elapsed());
+    metrics::histogram!(W::SECONDS_METRIC).record(started.elapsed());
     match result {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -126,8 +151,8 @@ async fn commit(writer: &Writer, batch: Vec<(ContributionRequest, Reply)>) {
             }
         }
         Err(error) => {
-            tracing::warn!(%error, size = requests.len(), "batch failed; retrying its contributions one by one");
-            metrics::counter!("cekpot_contribution_batch_failures_total").increment(1);
+            tracing::warn!(%error, size = requests.len(), kind = W::KIND, "batch failed; retrying its requests one by one");
+            metrics::counter!(W::FAILURES_METRIC).increment(1);
             for (request, reply) in requests.into_iter().zip(replies) {
                 let result = writer
                     .write(std::slice::from_ref(&request))
@@ -162,6 +187,19 @@ struct Known {
 /// Connections for unlocked batches: one batch is in flight at a time (two
 /// leave room for a slow release).
 const UNLOCKED_CONNECTIONS: u32 = 2;
+
+impl Write for Writer {
+    type Request = ContributionRequest;
+    type Outcome = Outcome;
+    const KIND: &'static str = "contribution";
+    const SIZE_METRIC: &'static str = "cekpot_contribution_batch_size";
+    const SECONDS_METRIC: &'static str = "cekpot_contribution_batch_seconds";
+    const FAILURES_METRIC: &'static str = "cekpot_contribution_batch_failures_total";
+
+    async fn write(&self, requests: &[ContributionRequest]) -> Result<Vec<Outcome>, sqlx::Error> {
+        Writer::write(self, requests).await
+    }
+}
 
 impl Writer {
     pub fn new(db: PgPool, accounts: Accounts, batch_ids: BatchIds, unlocked_first: bool) -> Writer {

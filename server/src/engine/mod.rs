@@ -8,6 +8,7 @@ mod configure;
 mod contribute;
 mod cycle;
 mod rollback;
+mod spin;
 
 use chrono::{DateTime, Utc};
 use domain::jackpot::{ContributionRejected, TriggerMode};
@@ -18,6 +19,7 @@ pub use award::{award, AwardError, AwardRequest};
 pub use configure::{ChangeReceipt, ConfigError, JackpotEdit};
 pub use cycle::open_first_cycle;
 pub use rollback::RollbackError;
+pub use spin::{new_seed, SpinOutcome, SpinRefusal, SpinRequest, Spins};
 
 use crate::audit::Actor;
 use crate::db;
@@ -59,7 +61,7 @@ pub struct Engine {
     accounts: Accounts,
     /// Writes contributions: through the batcher, or directly (the baseline).
     writer: batcher::Writer,
-    batcher: Option<batcher::Batcher>,
+    batcher: Option<batcher::Batcher<batcher::Writer>>,
 }
 
 impl Engine {
@@ -72,13 +74,18 @@ impl Engine {
         Engine { db, accounts, writer, batcher }
     }
 
+    /// The ledger's account ids, shared by everything this engine writes.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
     /// Answers after the contribution's transaction has committed.
     pub async fn contribute(
         &self,
         request: ContributionRequest,
     ) -> Result<Result<ContributionReceipt, ContributionError>, EngineFailure> {
         let outcome = match &self.batcher {
-            Some(batcher) => batcher.contribute(request).await?,
+            Some(batcher) => batcher.submit(request).await?,
             None => {
                 let mut outcomes = self.writer.write(std::slice::from_ref(&request)).await?;
                 outcomes.pop().expect("one outcome per request")

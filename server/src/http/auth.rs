@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use domain::money::Amount;
 use domain::telegram::{self, InitDataError};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use secrecy::ExposeSecret;
@@ -161,7 +162,14 @@ async fn sign_in(
         Some(telegram.init_data_max_age_s),
     )
     .map_err(refusal)?;
-    let player = players::upsert(&mut *state.db.acquire().await?, &verified.user).await?;
+    let mut tx = state.db.begin().await?;
+    let (player, created) = players::upsert(&mut tx, &verified.user).await?;
+    if created {
+        let demo_credit = Amount::from_micros(state.settings.players.demo_credit_micros);
+        let currency = state.spins.game().currency;
+        players::welcome(&mut tx, state.engine.accounts(), &player, currency, demo_credit).await?;
+    }
+    tx.commit().await?;
     let (token, expires_at) = state.tokens.issue(&player, now);
     Ok(Json(SignedIn { token, token_type: "Bearer", expires_at, player: player.into() }))
 }

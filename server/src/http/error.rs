@@ -61,6 +61,16 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::InitDataBadSignature
         | ErrorCode::InitDataStale => StatusCode::UNAUTHORIZED,
         ErrorCode::TelegramNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::TokenMissing | ErrorCode::TokenInvalid => StatusCode::UNAUTHORIZED,
+        ErrorCode::BetStepMismatch | ErrorCode::InvalidLimit | ErrorCode::InvalidClientSeed => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ErrorCode::SpinTooSoon => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::SelfExcluded | ErrorCode::LossLimitReached | ErrorCode::DepositLimitReached => {
+            StatusCode::FORBIDDEN
+        }
+        ErrorCode::SpinNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::SeedNotRevealed | ErrorCode::DemoModeOff => StatusCode::CONFLICT,
     }
 }
 
@@ -138,6 +148,9 @@ impl IntoResponse for ApiError {
                 tracing::error!(code = self.code.as_str(), cause = format!("{cause:#}"), "request failed");
             }
         }
+        // A refusal that says when to come back says so in `Retry-After` too.
+        let retry_after_ms =
+            self.details.as_ref().and_then(|d| d.get("retryAfterMs")).and_then(|v| v.as_i64());
         let mut body = serde_json::to_value(ErrorBody { code: self.code, message: self.message })
             .expect("an error body serialises");
         if let (Some(details), Some(object)) = (self.details, body.as_object_mut()) {
@@ -146,6 +159,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        if let Some(ms) = retry_after_ms {
+            let seconds = ((ms + 999) / 1000).max(1);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

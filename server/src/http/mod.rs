@@ -3,11 +3,13 @@
 
 mod admin;
 pub mod auth;
+mod dev;
 pub mod error;
 pub mod extract;
 mod health;
 mod jackpots;
 mod pages;
+mod player;
 mod service;
 pub mod signed;
 
@@ -31,9 +33,16 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application: JSON API under `/api`, probes, and the Mini App pages.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new().merge(jackpots::router()).merge(auth::router()).fallback(api_not_found);
-    let routes = Router::new()
-        .merge(health::router())
+    let api = Router::new()
+        .merge(jackpots::router())
+        .merge(auth::router())
+        .merge(player::router())
+        .fallback(api_not_found);
+    let mut routes = Router::new().merge(health::router());
+    if state.settings.dev.sign_in_page {
+        routes = routes.merge(dev::router());
+    }
+    let routes = routes
         .merge(
             // The jackpot service API: signed requests only.
             service::router()

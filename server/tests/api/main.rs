@@ -11,6 +11,7 @@ mod helpers;
 mod instances;
 mod jackpots;
 mod pages;
+mod players;
 mod service;
 mod shutdown;
 mod signing;

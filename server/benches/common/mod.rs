@@ -1,0 +1,98 @@
+//! What both benches share: a fresh database and a release server binary per
+//! measured run, readiness, the server's metrics, and latency percentiles.
+
+// Seconds, rates and percentiles of timings — never money.
+#![allow(clippy::float_arithmetic, dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// A database of its own for one measured run, dropped afterwards.
+pub struct Scratch {
+    admin: sqlx::PgPool,
+    name: String,
+    pub url: String,
+}
+
+impl Scratch {
+    pub async fn create(label: &str) -> anyhow::Result<Scratch> {
+        let base = std::env::var("DATABASE_URL").context("DATABASE_URL is set by `make bench`")?;
+        let name = format!("cekpot_bench_{}_{label}", std::process::id());
+        let admin = sqlx::PgPool::connect(&base).await?;
+        sqlx::query(&format!("create database {name}")).execute(&admin).await?;
+        let url = format!("{}/{name}", base.rsplit_once('/').map_or(base.as_str(), |(server, _)| server));
+        Ok(Scratch { admin, name, url })
+    }
+
+    pub async fn drop(self) -> anyhow::Result<()> {
+        sqlx::query(&format!("drop database if exists {} with (force)", self.name))
+            .execute(&self.admin)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Starts the release server binary on `port` with the environment given on
+/// top of the bench's own (quiet logs, no Redis, 32 connections; a WORM
+/// bucket of its own when `make bench` started a local S3 server).
+pub fn start_server(database_url: &str, port: u16, env: &[(&str, String)]) -> anyhow::Result<Child> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    if let Ok(s3) = std::env::var("TEST_S3_URL") {
+        command
+            .env("CEKPOT_AUDIT__BUCKET__NAME", format!("bench-{}-{port}", std::process::id()))
+            .env("CEKPOT_AUDIT__BUCKET__ENDPOINT", s3)
+            .env("CEKPOT_AUDIT__BUCKET__PATH_STYLE", "true")
+            .env("CEKPOT_AUDIT__BUCKET__CREATE", "true")
+            .env("CEKPOT_AUDIT__BUCKET__ACCESS_KEY_ID", "bench")
+            .env("CEKPOT_AUDIT__BUCKET__SECRET_ACCESS_KEY", "bench");
+    }
+    command
+        .env("DATABASE_URL", database_url)
+        .env_remove("REDIS_URL")
+        .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
+        .env("CEKPOT_DATABASE__MAX_CONNECTIONS", "32")
+        .env("CEKPOT_LOG__FILTER", "warn");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().context("starting the server binary")
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub async fn wait_until_ready(port: u16) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    for _ in 0..300 {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the server did not become ready")
+}
+
+/// The server's `/metrics`, with a reader of one sample's value (0 when absent).
+pub struct Metrics(String);
+
+impl Metrics {
+    pub async fn read(port: u16) -> anyhow::Result<Metrics> {
+        Ok(Metrics(reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await?.text().await?))
+    }
+
+    pub fn sample(&self, name: &str) -> f64 {
+        self.0
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+/// p50, p95 and p99 in milliseconds.
+pub fn percentiles(mut latencies: Vec<Duration>) -> [f64; 3] {
+    latencies.sort_unstable();
+    [50, 95, 99].map(|p| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1e3)
+}

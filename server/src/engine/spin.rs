@@ -1,0 +1,513 @@
+//! Spins of the Mini App's slot, group-committed like contributions: the
+//! spins that arrive together are written in one transaction, which for each
+//! spin, in arrival order, checks the player's limits and balance, debits the
+//! bet, draws the outcome from the player's seeds, credits the win, makes the
+//! bet's contributions through the engine's batch path (which pays a must-drop
+//! jackpot the spin carried past its drop point), and records the spin. Each
+//! player is locked for the transaction, so one player's spins are decided one
+//! after another however many arrive at once.
+
+use std::collections::HashMap;
+
+use app::api::{LineWinView, SpinAward, SpinContribution, SpinFairness, SpinReceipt};
+use chrono::{DateTime, Utc};
+use domain::money::Amount;
+use domain::seeds;
+use sqlx::PgPool;
+
+use super::batcher::{BatchLimits, Batcher, Write};
+use super::contribute::{apply_batch, Footing, KeyCheck};
+use super::{fingerprint, ContributionRequest, EngineFailure};
+use crate::audit::Actor;
+use crate::config::PlayerSettings;
+use crate::db::contributions::BatchIds;
+use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
+use crate::db::spins::{self, Day, NewSpin, PlayerState, PlayerUpdate, Seed};
+use crate::game::Game;
+
+/// One spin, as the player asked for it.
+#[derive(Debug, Clone)]
+pub struct SpinRequest {
+    pub player_id: i64,
+    pub bet: Amount,
+    pub idempotency_key: String,
+    pub request_id: Option<String>,
+}
+
+impl SpinRequest {
+    fn fingerprint(&self) -> Vec<u8> {
+        fingerprint(&["spin", &self.player_id.to_string(), &self.bet.micros().to_string()])
+    }
+}
+
+/// Why a spin was refused. Nothing of it was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpinRefusal {
+    #[error("this idempotency key was used for a different spin")]
+    IdempotencyKeyReused,
+    #[error("no such player")]
+    UnknownPlayer,
+    #[error("the player has excluded themselves until {until}")]
+    SelfExcluded { until: DateTime<Utc> },
+    #[error("the last spin was less than the minimum interval ago")]
+    TooSoon { retry_after_ms: i64 },
+    #[error("the wallet holds {balance}, less than the bet")]
+    InsufficientFunds { balance: Amount },
+    #[error("this spin could lose more than the daily loss limit of {limit} allows ({lost} lost today)")]
+    LossLimitReached { limit: Amount, lost: Amount },
+}
+
+pub type SpinOutcome = Result<SpinReceipt, SpinRefusal>;
+
+/// Spins, through their own batcher.
+#[derive(Clone)]
+pub struct Spins {
+    batcher: Batcher<SpinWriter>,
+    game: Game,
+}
+
+impl Spins {
+    pub fn start(
+        db: PgPool,
+        accounts: Accounts,
+        game: Game,
+        players: PlayerSettings,
+        limits: BatchLimits,
+    ) -> Spins {
+        let writer =
+            SpinWriter { batch_ids: BatchIds::new(db.clone()), db, accounts, game: game.clone(), players };
+        Spins { batcher: Batcher::start(writer, limits), game }
+    }
+
+    pub fn game(&self) -> &Game {
+        &self.game
+    }
+
+    /// Answers after the spin's transaction has committed.
+    pub async fn spin(&self, request: SpinRequest) -> Result<SpinOutcome, EngineFailure> {
+        let outcome = self.batcher.submit(request).await?;
+        let counted = match &outcome {
+            Ok(receipt) if receipt.is_win => "win",
+            Ok(_) => "no_win",
+            Err(_) => "refused",
+        };
+        metrics::counter!("cekpot_spins_total", "outcome" => counted).increment(1);
+        Ok(outcome)
+    }
+}
+
+#[derive(Clone)]
+pub struct SpinWriter {
+    db: PgPool,
+    accounts: Accounts,
+    batch_ids: BatchIds,
+    game: Game,
+    players: PlayerSettings,
+}
+
+impl Write for SpinWriter {
+    type Request = SpinRequest;
+    type Outcome = SpinOutcome;
+    const KIND: &'static str = "spin";
+    const SIZE_METRIC: &'static str = "cekpot_spin_batch_size";
+    const SECONDS_METRIC: &'static str = "cekpot_spin_batch_seconds";
+    const FAILURES_METRIC: &'static str = "cekpot_spin_batch_failures_total";
+
+    async fn write(&self, requests: &[SpinRequest]) -> Result<Vec<SpinOutcome>, sqlx::Error> {
+        let currency = self.game.currency;
+        // Accounts first, outside the transaction (see `Accounts`).
+        let clearing = self.accounts.id(AccountKind::GameClearing, &self.game.slot.game_id, currency).await?;
+        let mut wallets = HashMap::new();
+        for request in requests {
+            let owner = request.player_id.to_string();
+            let id = self.accounts.id(AccountKind::PlayerWallet, &owner, currency).await?;
+            wallets.insert(request.player_id, id);
+        }
+        let batch_id = self.batch_ids.next().await?;
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let mut tx = self.db.begin().await?;
+                let outcomes = self.apply(&mut tx, batch_id, requests, &wallets, clearing).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(outcomes)
+            }
+            .await;
+            match result {
+                Err(error) if attempt < 3 && crate::db::is_retryable(&error) => {
+                    tracing::warn!(%error, attempt, "spin transaction aborted; running it again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A spin the batch accepted, before its contributions are made.
+struct Accepted {
+    index: usize,
+    spin_id: i64,
+    seed: Seed,
+    nonce: i64,
+    outcome: domain::slot::Outcome,
+    win: Amount,
+    /// Its requests' positions in the batch's contributions.
+    contributions: std::ops::Range<usize>,
+}
+
+impl SpinWriter {
+    async fn apply(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        batch_id: i64,
+        requests: &[SpinRequest],
+        wallets: &HashMap<i64, i64>,
+        clearing: i64,
+    ) -> Result<Vec<SpinOutcome>, sqlx::Error> {
+        let slot = &self.game.slot;
+        let currency = self.game.currency;
+        let mut player_ids: Vec<i64> = requests.iter().map(|r| r.player_id).collect();
+        player_ids.sort_unstable();
+        player_ids.dedup();
+        let (locked, now) = spins::lock_players(conn, &player_ids).await?;
+        let mut players: HashMap<i64, PlayerState> = locked.into_iter().map(|p| (p.id, p)).collect();
+        let mut seeds: HashMap<i64, Seed> =
+            spins::active_seeds(conn, &player_ids).await?.into_iter().map(|s| (s.player_id, s)).collect();
+        for id in players.keys() {
+            if !seeds.contains_key(id) {
+                let seed = new_seed(conn, *id, None).await?;
+                seeds.insert(*id, seed);
+            }
+        }
+        let mut wallet_ids: Vec<i64> = player_ids.iter().filter_map(|id| wallets.get(id).copied()).collect();
+        wallet_ids.sort_unstable();
+        let locked_balances: HashMap<i64, i64> =
+            spins::lock_balances(conn, &wallet_ids).await?.into_iter().collect();
+        let mut balances = locked_balances.clone();
+        let today = now.date_naive();
+        let mut days: HashMap<i64, Day> = spins::days(conn, &player_ids, today).await?.into_iter().collect();
+        let keys: Vec<&str> = requests.iter().map(|r| r.idempotency_key.as_str()).collect();
+        let ids: Vec<i64> = requests.iter().map(|r| r.player_id).collect();
+        let stored: HashMap<(i64, String), (Vec<u8>, serde_json::Value)> = spins::stored(conn, &ids, &keys)
+            .await?
+            .into_iter()
+            .map(|s| ((s.player_id, s.idempotency_key), (s.request_hash, s.receipt)))
+            .collect();
+        let jackpots = spins::jackpots_fed_by(conn, &slot.game_id, currency.as_str()).await?;
+
+        let mut results: Vec<Option<SpinOutcome>> = vec![None; requests.len()];
+        let mut first_with_key: HashMap<(i64, &str), usize> = HashMap::new();
+        let mut repeats = Vec::new();
+        let mut accepted: Vec<Accepted> = Vec::new();
+        let mut contributions: Vec<ContributionRequest> = Vec::new();
+        let mut updates: HashMap<i64, PlayerUpdate> = HashMap::new();
+        let mut added: HashMap<i64, Day> = HashMap::new();
+        let mut flags = Vec::new();
+        let mut transfers = Vec::new();
+        let spin_ids = spins::next_ids(conn, requests.len()).await?;
+        for (index, request) in requests.iter().enumerate() {
+            let key = (request.player_id, request.idempotency_key.as_str());
+            let hash = request.fingerprint();
+            if let Some((stored_hash, receipt)) =
+                stored.get(&(request.player_id, request.idempotency_key.clone()))
+            {
+                results[index] = Some(if *stored_hash == hash {
+                    Ok(serde_json::from_value(receipt.clone())
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?)
+                } else {
+                    Err(SpinRefusal::IdempotencyKeyReused)
+                });
+                continue;
+            }
+            if let Some(&first) = first_with_key.get(&key) {
+                if requests[first].fingerprint() == hash {
+                    repeats.push((index, first));
+                } else {
+                    results[index] = Some(Err(SpinRefusal::IdempotencyKeyReused));
+                }
+                continue;
+            }
+            first_with_key.insert(key, index);
+            let Some(player) = players.get_mut(&request.player_id) else {
+                results[index] = Some(Err(SpinRefusal::UnknownPlayer));
+                continue;
+            };
+            let wallet = wallets[&request.player_id];
+            let balance = balances.entry(wallet).or_default();
+            let day = days.entry(request.player_id).or_default();
+            if let Err(refusal) = self.check(player, *balance, day, request.bet, now) {
+                results[index] = Some(Err(refusal));
+                continue;
+            }
+            let seed = seeds.get_mut(&request.player_id).expect("every locked player has a seed");
+            let nonce = seed.next_nonce;
+            seed.next_nonce += 1;
+            let stops = seeds::stops(&seed.server_seed, &seed.client_seed, nonce as u64, slot.reel_lengths());
+            let outcome = slot.outcome(stops);
+            let win = slot.win(request.bet, &outcome);
+            let spin_id = spin_ids[index];
+            let reference = format!("spin:{spin_id}");
+            *balance += win.micros() - request.bet.micros();
+            transfers.push(Transfer {
+                debit: wallet,
+                credit: clearing,
+                amount: request.bet,
+                kind: TransferKind::Bet,
+                reference: reference.clone(),
+            });
+            transfers.push(Transfer {
+                debit: clearing,
+                credit: wallet,
+                amount: win,
+                kind: TransferKind::Win,
+                reference,
+            });
+            let spin_day = Day {
+                spins: 1,
+                bets_micros: request.bet.micros(),
+                wins_micros: win.micros(),
+                deposits_micros: 0,
+            };
+            add(day, &spin_day);
+            add(added.entry(request.player_id).or_default(), &spin_day);
+            if let Some(flag) = self.pace(player, now) {
+                flags.push((player.id, flag));
+            }
+            player.last_spin_at = Some(now);
+            updates.insert(
+                player.id,
+                PlayerUpdate {
+                    id: player.id,
+                    last_spin_at: now,
+                    last_spin_interval_ms: player.last_spin_interval_ms,
+                    steady_spins: player.steady_spins,
+                },
+            );
+            let first = contributions.len();
+            let actor = Actor::new(format!("player:{}", request.player_id), request.request_id.clone());
+            for jackpot_id in &jackpots {
+                contributions.push(ContributionRequest {
+                    actor: actor.clone(),
+                    jackpot_id: jackpot_id.clone(),
+                    game_id: slot.game_id.clone(),
+                    player_id: request.player_id.to_string(),
+                    bet: request.bet,
+                    currency,
+                    idempotency_key: format!("spin:{spin_id}"),
+                });
+            }
+            accepted.push(Accepted {
+                index,
+                spin_id,
+                seed: seed.clone(),
+                nonce,
+                outcome,
+                win,
+                contributions: first..contributions.len(),
+            });
+        }
+
+        // The wallets' moves first, then the contributions: their statement
+        // appends the audit record, the transaction's last lock.
+        ledger::post(conn, &transfers).await?;
+        spins::update_players(conn, &updates.into_values().collect::<Vec<_>>()).await?;
+        let nonces: Vec<(i64, i64)> = seeds.values().map(|s| (s.id, s.next_nonce)).collect();
+        spins::update_nonces(conn, &nonces).await?;
+        spins::flag(conn, &flags).await?;
+        let contributed = if contributions.is_empty() {
+            Vec::new()
+        } else {
+            apply_batch(conn, &self.accounts, batch_id, &contributions, Footing::Locked(KeyCheck::AssumeNew))
+                .await
+                .map_err(|abort| match abort {
+                    super::contribute::BatchAbort::Storage(error) => error,
+                    other => {
+                        sqlx::Error::Protocol(format!("a spin batch's contributions aborted: {other:?}"))
+                    }
+                })?
+                .outcomes
+        };
+
+        // Receipts, in arrival order: each wallet's balance after each spin
+        // is its locked balance moved by the spins before and this one —
+        // bets, wins and the jackpots they won (credited by the batch above).
+        let mut running = locked_balances;
+        let mut new_spins = Vec::new();
+        for spin in accepted {
+            let request = &requests[spin.index];
+            let mut receipt_contributions = Vec::new();
+            let mut awards = Vec::new();
+            for receipt in contributed[spin.contributions.clone()].iter().flatten() {
+                receipt_contributions.push(SpinContribution {
+                    jackpot_id: receipt.jackpot_id.clone(),
+                    amount: receipt.contribution,
+                    value: receipt.value,
+                });
+                if let Some(award) = &receipt.award {
+                    awards.push(SpinAward {
+                        award_id: award.award_id,
+                        jackpot_id: award.jackpot_id.clone(),
+                        cycle: award.cycle,
+                        amount: award.awarded_amount,
+                    });
+                }
+            }
+            let jackpot_win: i64 = awards.iter().map(|a| a.amount.micros()).sum();
+            let net = spin.win.micros() + jackpot_win - request.bet.micros();
+            let balance = running.entry(wallets[&request.player_id]).or_default();
+            *balance += net;
+            let after = *balance;
+            if jackpot_win > 0 {
+                let day = Day { wins_micros: jackpot_win, ..Day::default() };
+                add(added.entry(request.player_id).or_default(), &day);
+            }
+            let receipt = SpinReceipt {
+                spin_id: spin.spin_id,
+                bet: request.bet,
+                win: spin.win,
+                jackpot_win: Amount::from_micros(jackpot_win),
+                net: Amount::from_micros(net),
+                is_win: net > 0,
+                reels: spin
+                    .outcome
+                    .window
+                    .iter()
+                    .map(|reel| reel.iter().map(|&s| slot.symbols[s as usize].id.clone()).collect())
+                    .collect(),
+                line_wins: spin
+                    .outcome
+                    .line_wins
+                    .iter()
+                    .map(|w| LineWinView {
+                        line: w.line,
+                        symbol: slot.symbols[w.symbol as usize].id.clone(),
+                        count: w.count,
+                        amount: Amount::from_micros(
+                            request.bet.micros() / slot.lines() as i64 * i64::from(w.multiplier),
+                        ),
+                    })
+                    .collect(),
+                balance: Amount::from_micros(after),
+                currency,
+                contributions: receipt_contributions,
+                jackpot_awards: awards,
+                fairness: SpinFairness {
+                    seed_id: spin.seed.id,
+                    server_seed_hash: spin.seed.server_seed_hash.clone(),
+                    client_seed: spin.seed.client_seed.clone(),
+                    nonce: spin.nonce,
+                    stops: spin.outcome.stops.to_vec(),
+                },
+                at: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            };
+            new_spins.push(NewSpin {
+                id: spin.spin_id,
+                player_id: request.player_id,
+                idempotency_key: request.idempotency_key.clone(),
+                request_hash: request.fingerprint(),
+                game_id: slot.game_id.clone(),
+                currency: currency.as_str().to_owned(),
+                bet_micros: request.bet.micros(),
+                win_micros: spin.win.micros(),
+                jackpot_win_micros: jackpot_win,
+                seed_id: spin.seed.id,
+                nonce: spin.nonce,
+                stops: spin.outcome.stops.iter().map(|&s| s as i32).collect(),
+                balance_after_micros: after,
+                receipt: serde_json::to_value(&receipt).expect("a receipt serialises"),
+            });
+            results[spin.index] = Some(Ok(receipt));
+        }
+        spins::insert(conn, &new_spins).await?;
+        spins::add_to_days(conn, today, &added.into_iter().collect::<Vec<_>>()).await?;
+        for (index, first) in repeats {
+            results[index] = results[first].clone();
+        }
+        Ok(results.into_iter().map(|r| r.expect("every spin gets an outcome")).collect())
+    }
+
+    /// The player's limits, in the order a player would want them explained.
+    fn check(
+        &self,
+        player: &PlayerState,
+        balance: i64,
+        day: &Day,
+        bet: Amount,
+        now: DateTime<Utc>,
+    ) -> Result<(), SpinRefusal> {
+        if let Some(until) = player.self_excluded_until.filter(|until| *until > now) {
+            return Err(SpinRefusal::SelfExcluded { until });
+        }
+        if let Some(last) = player.last_spin_at {
+            let interval = self.game.spin_interval.as_millis() as i64;
+            let since = (now - last).num_milliseconds();
+            if since < interval {
+                return Err(SpinRefusal::TooSoon { retry_after_ms: interval - since });
+            }
+        }
+        if balance < bet.micros() {
+            return Err(SpinRefusal::InsufficientFunds { balance: Amount::from_micros(balance) });
+        }
+        if let Some(limit) = player.limits_at(now).daily_loss_micros {
+            if day.lost_micros() + bet.micros() > limit {
+                return Err(SpinRefusal::LossLimitReached {
+                    limit: Amount::from_micros(limit),
+                    lost: Amount::from_micros(day.lost_micros()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Velocity: counts spins in a row whose interval is within the tolerance
+    /// of the one before; at the configured count, answers a flag's detail
+    /// (and starts counting again).
+    fn pace(&self, player: &mut PlayerState, now: DateTime<Utc>) -> Option<serde_json::Value> {
+        let last = player.last_spin_at?;
+        let interval = (now - last).num_milliseconds();
+        let steady = player
+            .last_spin_interval_ms
+            .is_some_and(|previous| (interval - previous).abs() <= self.players.velocity_tolerance_ms);
+        player.last_spin_interval_ms = Some(interval);
+        player.steady_spins = if steady { player.steady_spins + 1 } else { 0 };
+        if player.steady_spins < self.players.velocity_steady_spins {
+            return None;
+        }
+        player.steady_spins = 0;
+        metrics::counter!("cekpot_player_flags_total", "reason" => "steady_intervals").increment(1);
+        Some(serde_json::json!({
+            "intervalMs": interval,
+            "steadySpins": self.players.velocity_steady_spins,
+            "toleranceMs": self.players.velocity_tolerance_ms,
+        }))
+    }
+}
+
+fn add(day: &mut Day, more: &Day) {
+    day.spins += more.spins;
+    day.bets_micros += more.bets_micros;
+    day.wins_micros += more.wins_micros;
+    day.deposits_micros += more.deposits_micros;
+}
+
+/// Starts a player's next seed: a fresh server seed from the operating
+/// system's CSPRNG, and the client seed given (or a random one).
+pub async fn new_seed(
+    conn: &mut sqlx::PgConnection,
+    player_id: i64,
+    client_seed: Option<&str>,
+) -> Result<Seed, sqlx::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    let server_seed = seeds::server_seed_from_bytes(bytes);
+    let client_seed = match client_seed {
+        Some(seed) => seed.to_owned(),
+        None => {
+            let mut bytes = [0u8; 8];
+            getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+            hex::encode(bytes)
+        }
+    };
+    spins::insert_seed(conn, player_id, &server_seed, &client_seed).await
+}
