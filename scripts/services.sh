@@ -150,6 +150,16 @@ case "$mode" in
     fi
     [ -n "${REDIS_URL:-}" ] && say "Redis: REDIS_URL from the environment" ||
       say "Redis: not configured (single instance, in-process fallbacks)"
+    # A local run is a development setup: /dev/sign-in signs initData with a
+    # local bot token, so the Mini App and the player API work in a plain
+    # browser. CEKPOT_DEPLOYMENT__ENVIRONMENT=production turns that off.
+    export CEKPOT_DEPLOYMENT__ENVIRONMENT=${CEKPOT_DEPLOYMENT__ENVIRONMENT:-development}
+    if [ "$CEKPOT_DEPLOYMENT__ENVIRONMENT" = development ]; then
+      export CEKPOT_DEV__SIGN_IN_PAGE=${CEKPOT_DEV__SIGN_IN_PAGE:-true}
+      export CEKPOT_PLAYERS__DEMO_DEPOSITS=${CEKPOT_PLAYERS__DEMO_DEPOSITS:-true}
+      export CEKPOT_TELEGRAM__BOT_TOKEN=${CEKPOT_TELEGRAM__BOT_TOKEN:-0000000000:local-development-only}
+      say "development: http://127.0.0.1:3000/dev/sign-in signs initData for test users"
+    fi
     ;;
   test)
     if [ -n "${DATABASE_URL:-}" ]; then

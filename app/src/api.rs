@@ -69,7 +69,7 @@ pub struct WalletHistory {
 #[serde(rename_all = "camelCase")]
 pub struct SpinReceipt {
     pub spin_id: i64,
-    pub bet: Amount,
+    pub bet_amount: Amount,
     /// The paytable's win (line wins), without jackpots.
     pub win: Amount,
     /// Jackpot awards this spin triggered.

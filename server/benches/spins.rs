@@ -150,7 +150,7 @@ async fn run_load(
                     .post(format!("http://127.0.0.1:{port}/api/spin"))
                     .bearer_auth(&tokens[n % tokens.len()])
                     .header("idempotency-key", format!("{phase}-{n}"))
-                    .json(&serde_json::json!({ "bet": "1.00" }))
+                    .json(&serde_json::json!({ "betAmount": "1.00" }))
                     .send()
                     .await?;
                 if !response.status().is_success() {

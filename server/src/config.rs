@@ -68,6 +68,8 @@ spin_interval_ms = 2500
 
 [players]
 demo_credit_micros = 1000000000
+demo_deposits = false
+deposit_max_micros = 1000000000
 limit_cooling_off_s = 86400
 velocity_steady_spins = 20
 velocity_tolerance_ms = 50
@@ -275,6 +277,11 @@ pub struct SlotSettings {
 pub struct PlayerSettings {
     /// Demo credits a new player's wallet receives from the house; 0 gives none.
     pub demo_credit_micros: i64,
+    /// `POST /api/wallet/deposit` credits demo money (no payment provider):
+    /// for demo installations only.
+    pub demo_deposits: bool,
+    /// The largest single deposit.
+    pub deposit_max_micros: i64,
     /// How long raising or removing a daily limit waits before it applies.
     pub limit_cooling_off_s: i64,
     /// Spins in a row at near-constant intervals that flag a player for review.

@@ -17,6 +17,11 @@
 //! | `cekpot_audit_segments_shipped_total` | counter | audit segments written to the WORM bucket |
 //! | `cekpot_audit_ship_failures_total` | counter | shipper runs that failed (retried at the next tick) |
 //! | `cekpot_audit_unshipped_records` | gauge | audit records appended and not shipped yet |
+//! | `cekpot_spins_total{outcome}` | counter | spins answered: `win` (returned more than the bet), `no_win`, `refused` |
+//! | `cekpot_spin_batch_size` | histogram | spins per group commit |
+//! | `cekpot_spin_batch_seconds` | histogram | one spin batch, first statement to commit |
+//! | `cekpot_spin_batch_failures_total` | counter | spin batches that failed whole and were retried one by one |
+//! | `cekpot_player_flags_total{reason}` | counter | players flagged for review (`steady_intervals`) |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -72,6 +77,11 @@ fn describe() {
     describe_counter!("cekpot_awards_total", "awards paid, by trigger mode");
     describe_counter!("cekpot_jackpot_changes_total", "jackpot configuration changes");
     describe_counter!("cekpot_award_rollbacks_total", "awards rolled back");
+    describe_counter!("cekpot_spins_total", "spins answered, by outcome (win, no_win, refused)");
+    describe_histogram!("cekpot_spin_batch_size", Unit::Count, "spins per group commit");
+    describe_histogram!("cekpot_spin_batch_seconds", Unit::Seconds, "one spin batch");
+    describe_counter!("cekpot_spin_batch_failures_total", "spin batches retried one by one");
+    describe_counter!("cekpot_player_flags_total", "players flagged for review, by reason");
 }
 
 /// A ratio in parts per million as the fraction Prometheus expects.

@@ -46,6 +46,8 @@ pub enum TransferKind {
     Win,
     /// Demo credits: house → a new player's wallet.
     DemoCredit,
+    /// A deposit: deposits clearing → wallet.
+    Deposit,
 }
 
 impl TransferKind {
@@ -60,6 +62,7 @@ impl TransferKind {
             TransferKind::Bet => "bet",
             TransferKind::Win => "win",
             TransferKind::DemoCredit => "demo_credit",
+            TransferKind::Deposit => "deposit",
         }
     }
 }

@@ -218,3 +218,17 @@ pub async fn change_limits(
     .await
     .map(drop)
 }
+
+/// The transfer posted under `reference`, if any: its id and amount.
+pub async fn transfer_by_reference(
+    conn: &mut PgConnection,
+    reference: &str,
+) -> Result<Option<(i64, Amount)>, sqlx::Error> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "select id, amount_micros from ledger_transfers where reference = $1 order by id limit 1",
+    )
+    .bind(reference)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(id, amount)| (id, Amount::from_micros(amount))))
+}

@@ -364,7 +364,7 @@ impl SpinWriter {
             }
             let receipt = SpinReceipt {
                 spin_id: spin.spin_id,
-                bet: request.bet,
+                bet_amount: request.bet,
                 win: spin.win,
                 jackpot_win: Amount::from_micros(jackpot_win),
                 net: Amount::from_micros(net),

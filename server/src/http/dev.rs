@@ -5,9 +5,9 @@
 //! when `deployment.environment` is `production`.
 
 use axum::extract::State;
-use axum::response::Html;
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use domain::telegram::sign;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use secrecy::ExposeSecret;
@@ -28,12 +28,14 @@ struct TestUser {
     first_name: Option<String>,
     username: Option<String>,
     language_code: Option<String>,
+    /// `json`: answer `{"initData": "..."}`, the body `POST /api/auth/telegram` takes.
+    format: Option<String>,
 }
 
 async fn page(
     State(state): State<AppState>,
     ApiQuery(user): ApiQuery<TestUser>,
-) -> Result<Html<String>, ApiError> {
+) -> Result<Response, ApiError> {
     let Some(bot_token) = &state.settings.telegram.bot_token else {
         return Err(ApiError::new(
             ErrorCode::TelegramNotConfigured,
@@ -51,6 +53,9 @@ async fn page(
     let user_json = fields.to_string();
     let auth_date = chrono::Utc::now().timestamp().to_string();
     let init_data = sign(&[("user", &user_json), ("auth_date", &auth_date)], bot_token.expose_secret());
+    if user.format.as_deref() == Some("json") {
+        return Ok(Json(serde_json::json!({ "initData": init_data })).into_response());
+    }
     let launch = utf8_percent_encode(&init_data, NON_ALPHANUMERIC).to_string();
     let escape = |text: &str| {
         text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -76,8 +81,8 @@ it does not exist when <code>deployment.environment</code> is <code>production</
 <h2>initData</h2>
 <textarea id="init-data" readonly>{init_data}</textarea>
 <p>Exchange it for a player token:</p>
-<pre>curl -s http://{host}/api/auth/telegram -H 'content-type: application/json' \
-  -d '{{"initData": "'"$(cat init-data.txt)"'"}}'</pre>
+<pre>curl -s 'http://{host}/dev/sign-in?id={id}&amp;format=json' |
+  curl -s http://{host}/api/auth/telegram -H 'content-type: application/json' -d @-</pre>
 <p><a id="launch" href="/#tgWebAppData={launch}">Open the Mini App as this user</a>
 (Telegram passes initData to a Mini App as <code>#tgWebAppData=…</code>).</p>
 </body></html>"#,
@@ -86,5 +91,6 @@ it does not exist when <code>deployment.environment</code> is <code>production</
         language = escape(&language),
         init_data = escape(&init_data),
         host = state.settings.http.addr,
-    )))
+    ))
+    .into_response())
 }

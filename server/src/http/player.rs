@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/wallet", get(wallet))
         .route("/wallet/history", get(history))
+        .route("/wallet/deposit", post(deposit))
         .route("/spin", post(spin))
         .route("/fairness", get(fairness))
         .route("/fairness/rotate", post(rotate))
@@ -122,8 +123,110 @@ async fn history(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct DepositBody {
+    amount: Amount,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Deposited {
+    transfer_id: i64,
+    amount: Amount,
+    currency: domain::money::Currency,
+    balance: Amount,
+    deposited_today: Amount,
+}
+
+/// A demo deposit (`players.demo_deposits`): `deposits_clearing` → wallet,
+/// within the player's daily deposit limit, refused while self-excluded.
+/// Idempotent per player and key: a retry answers the first deposit.
+async fn deposit(
+    State(state): State<AppState>,
+    PlayerId(player): PlayerId,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<DepositBody>,
+) -> Result<Json<Deposited>, ApiError> {
+    if !state.settings.players.demo_deposits {
+        return Err(ApiError::new(ErrorCode::DemoModeOff, "deposits are not available on this server"));
+    }
+    let max = Amount::from_micros(state.settings.players.deposit_max_micros);
+    if body.amount.micros() <= 0 {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "amount must be positive"));
+    }
+    if body.amount > max {
+        return Err(ApiError::new(ErrorCode::InvalidBody, format!("the largest deposit is {max}")));
+    }
+    let currency = state.spins.game().currency;
+    // The accounts, created (once) before the transaction holds a connection.
+    let accounts = state.engine.accounts();
+    let wallet = accounts.id(AccountKind::PlayerWallet, &player.to_string(), currency).await?;
+    let clearing = accounts.id(AccountKind::DepositsClearing, "", currency).await?;
+    let mut tx = state.db.begin().await?;
+    let Some(player_state) = players::settle_limits(&mut tx, player).await? else {
+        return Err(ApiError::new(ErrorCode::TokenInvalid, "the token's player does not exist"));
+    };
+    let reference = format!("deposit:{player}:{key}");
+    let (_, now) = spins::lock_players(&mut tx, &[]).await?;
+    let day =
+        spins::days(&mut tx, &[player], now.date_naive()).await?.pop().map(|(_, d)| d).unwrap_or_default();
+    let done = |transfer_id: i64, amount: Amount, balance: i64, deposited: i64| Deposited {
+        transfer_id,
+        amount,
+        currency,
+        balance: Amount::from_micros(balance),
+        deposited_today: Amount::from_micros(deposited),
+    };
+    if let Some((id, amount)) = players::transfer_by_reference(&mut tx, &reference).await? {
+        if amount != body.amount {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "this key was used for another deposit",
+            ));
+        }
+        let balance = crate::db::ledger::balance(&mut tx, wallet).await?.micros();
+        return Ok(Json(done(id, amount, balance, day.deposits_micros)));
+    }
+    if let Some(until) = player_state.self_excluded_until.filter(|until| *until > now) {
+        return Err(ApiError::new(
+            ErrorCode::SelfExcluded,
+            format!("you have excluded yourself until {until}"),
+        )
+        .with_details(serde_json::json!({ "until": until })));
+    }
+    if let Some(limit) = player_state.limits_at(now).daily_deposit_micros {
+        if day.deposits_micros + body.amount.micros() > limit {
+            return Err(ApiError::new(
+                ErrorCode::DepositLimitReached,
+                format!("this deposit would pass your daily deposit limit of {}", Amount::from_micros(limit)),
+            )
+            .with_details(serde_json::json!({
+                "limit": Amount::from_micros(limit),
+                "depositedToday": Amount::from_micros(day.deposits_micros),
+            })));
+        }
+    }
+    let transfer = crate::db::ledger::Transfer {
+        debit: clearing,
+        credit: wallet,
+        amount: body.amount,
+        kind: crate::db::ledger::TransferKind::Deposit,
+        reference: reference.clone(),
+    };
+    crate::db::ledger::post(&mut tx, &[transfer]).await?;
+    let added = spins::Day { deposits_micros: body.amount.micros(), ..spins::Day::default() };
+    spins::add_to_days(&mut tx, now.date_naive(), &[(player, added)]).await?;
+    let (id, _) =
+        players::transfer_by_reference(&mut tx, &reference).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let balance = crate::db::ledger::balance(&mut tx, wallet).await?.micros();
+    tx.commit().await?;
+    Ok(Json(done(id, body.amount, balance, day.deposits_micros + body.amount.micros())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct SpinBody {
-    bet: Amount,
+    bet_amount: Amount,
 }
 
 async fn spin(
@@ -134,7 +237,7 @@ async fn spin(
     ApiJson(body): ApiJson<SpinBody>,
 ) -> Result<Json<app::api::SpinReceipt>, ApiError> {
     let game = state.spins.game();
-    let bet = body.bet;
+    let bet = body.bet_amount;
     if bet.micros() <= 0 {
         return Err(ApiError::new(ErrorCode::BetNotPositive, "the bet must be positive"));
     }

@@ -78,7 +78,7 @@ async fn spin_with(client: &reqwest::Client, url: &str, token: &str, key: &str, 
         .post(url)
         .bearer_auth(token)
         .header("idempotency-key", key)
-        .json(&json!({ "bet": bet }))
+        .json(&json!({ "betAmount": bet }))
         .send()
         .await
         .unwrap();
@@ -137,7 +137,7 @@ async fn a_spin_debits_the_bet_contributes_and_credits_the_win_in_one_record(poo
     let (status, receipt) = spin(&app, &player, "spin-1", "1.00").await;
     assert_eq!(status, 200, "{receipt}");
     let (bet, win, jackpot_win) =
-        (micros(&receipt["bet"]), micros(&receipt["win"]), micros(&receipt["jackpotWin"]));
+        (micros(&receipt["betAmount"]), micros(&receipt["win"]), micros(&receipt["jackpotWin"]));
     assert_eq!(bet, 1_000_000);
     assert_eq!(micros(&receipt["net"]), win + jackpot_win - bet);
     assert_eq!(
@@ -253,21 +253,21 @@ async fn bad_spins_and_bad_tokens_are_refused_with_their_codes(pool: PgPool) {
         assert_eq!((got, body["code"].as_str()), (status, Some(code)), "bet {bet}: {body}");
     }
     let response =
-        app.client.post(app.url("/api/spin")).json(&json!({ "bet": "1.00" })).send().await.unwrap();
+        app.client.post(app.url("/api/spin")).json(&json!({ "betAmount": "1.00" })).send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(response.json::<Value>().await.unwrap()["code"], "token_missing");
     let forged = Player { token: "eyJhbGciOiJIUzI1NiJ9.e30.forged".into(), id: player.id };
     let (status, body) = get(&app, &forged, "/api/wallet").await;
     assert_eq!((status, body["code"].as_str()), (401, Some("token_invalid")));
     let (status, body) =
-        send(&app, &player, reqwest::Method::POST, "/api/spin", json!({ "bet": "1.00" })).await;
+        send(&app, &player, reqwest::Method::POST, "/api/spin", json!({ "betAmount": "1.00" })).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("missing_idempotency_key")));
     let response = app
         .client
         .post(app.url("/api/spin"))
         .bearer_auth(&player.token)
         .header("idempotency-key", "auto")
-        .json(&json!({ "bet": "1.00", "autoplay": 50 }))
+        .json(&json!({ "betAmount": "1.00", "autoplay": 50 }))
         .send()
         .await
         .unwrap();
@@ -290,7 +290,7 @@ async fn spins_closer_than_the_minimum_interval_are_refused(pool: PgPool) {
         .post(app.url("/api/spin"))
         .bearer_auth(&player.token)
         .header("idempotency-key", "b")
-        .json(&json!({ "bet": "1.00" }))
+        .json(&json!({ "betAmount": "1.00" }))
         .send()
         .await
         .unwrap();
@@ -441,7 +441,7 @@ async fn a_thousand_spins_recompute_from_their_revealed_seeds(pool: PgPool) {
             .map(|reel| reel.iter().map(|&s| slot.symbols[s as usize].id.as_str()).collect())
             .collect();
         assert_eq!(receipt["reels"], json!(reels));
-        let line_bet = micros(&receipt["bet"]) / 10;
+        let line_bet = micros(&receipt["betAmount"]) / 10;
         assert_eq!(micros(&receipt["win"]), line_bet * outcome.line_bets_won as i64);
     }
     nonces.sort_unstable();
@@ -584,6 +584,9 @@ async fn the_dev_sign_in_page_exists_only_in_development(pool: PgPool) {
         s.dev.sign_in_page = true;
     })
     .await;
+    let json: Value = dev.get("/dev/sign-in?id=77&format=json").await.json().await.unwrap();
+    let response = dev.client.post(dev.url("/api/auth/telegram")).json(&json).send().await.unwrap();
+    assert_eq!(response.status(), 200, "the JSON form is the sign-in body");
     let page = dev.get("/dev/sign-in?id=4242&first_name=Nar%C4%B1n&username=narin&language_code=az").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -606,4 +609,54 @@ async fn the_dev_sign_in_page_exists_only_in_development(pool: PgPool) {
     assert_eq!(body["player"]["telegramUserId"], 4242);
     assert_eq!(body["player"]["firstName"], "Narın");
     assert_eq!(body["player"]["username"], "narin");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn demo_deposits_respect_the_daily_deposit_limit_and_are_idempotent(pool: PgPool) {
+    let deposit = |app: &TestApp, player: &Player, key: &str, amount: &str| {
+        let request = app
+            .client
+            .post(app.url("/api/wallet/deposit"))
+            .bearer_auth(&player.token)
+            .header("idempotency-key", key)
+            .json(&json!({ "amount": amount }));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let off = app_with(&pool, |_| {}).await;
+    let (status, body) = deposit(&off, &sign_in(&off, 1015).await, "d0", "10.00").await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("demo_mode_off")), "off by default");
+
+    let app = app_with(&pool, |s| s.players.demo_deposits = true).await;
+    // Each test server signs with a key of its own: sign in again.
+    let player = sign_in(&app, 1015).await;
+    let put = |body: Value| send(&app, &player, reqwest::Method::PUT, "/api/limits", body);
+    assert_eq!(put(json!({ "dailyDepositLimit": "50.00" })).await.0, 200);
+    let (status, first) = deposit(&app, &player, "d1", "30.00").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (first["balance"].as_str(), first["depositedToday"].as_str()),
+        (Some("1030.00"), Some("30.00"))
+    );
+    let (status, again) = deposit(&app, &player, "d1", "30.00").await;
+    assert_eq!((status, &again), (200, &first), "a retry answers the first deposit");
+    let (status, body) = deposit(&app, &player, "d1", "31.00").await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("idempotency_key_reused")));
+    let (status, body) = deposit(&app, &player, "d2", "20.01").await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("deposit_limit_reached")), "{body}");
+    assert_eq!(body["details"]["depositedToday"], "30.00");
+    assert_eq!(deposit(&app, &player, "d3", "20.00").await.0, 200, "up to the limit exactly");
+    for (amount, code) in [("0", "invalid_body"), ("-5.00", "invalid_body"), ("1000.01", "invalid_body")] {
+        assert_eq!(deposit(&app, &player, "bad", amount).await.1["code"], code, "{amount}");
+    }
+    assert_eq!(get(&app, &player, "/api/wallet").await.1["balance"], "1050.00");
+    let (_, history) = get(&app, &player, "/api/wallet/history?limit=2").await;
+    let kinds: Vec<&str> =
+        history["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["deposit", "deposit"]);
+    assert_eq!(put(json!({ "selfExcludeDays": 7 })).await.0, 200);
+    assert_eq!(deposit(&app, &player, "d4", "1.00").await.1["code"], "self_excluded");
+    assert_books_balance(&pool).await;
 }
