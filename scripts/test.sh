@@ -33,7 +33,10 @@ e2e() (
   db="cekpot_e2e_$$"
   log="$target_dir/e2e-server.log"
   scripts/psql.sh "$DATABASE_URL" "create database $db"
-  CEKPOT_HTTP__ADDR="127.0.0.1:$port" CEKPOT_LOG__FORMAT=json \
+  # A development server: the slot test signs in through /dev/sign-in.
+  CEKPOT_DEPLOYMENT__ENVIRONMENT=development CEKPOT_DEV__SIGN_IN_PAGE=true \
+    CEKPOT_TELEGRAM__BOT_TOKEN=0000000000:e2e-development-only \
+    CEKPOT_HTTP__ADDR="127.0.0.1:$port" CEKPOT_LOG__FORMAT=json \
     DATABASE_URL="${DATABASE_URL%/*}/$db" "$target_dir/release/server" >"$log" 2>&1 &
   pid=$!
   trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; scripts/psql.sh "$DATABASE_URL" "drop database if exists $db"' EXIT

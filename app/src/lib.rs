@@ -7,6 +7,9 @@
 pub mod api;
 mod feed;
 mod lobby;
+#[cfg(any(feature = "hydrate", feature = "csr"))]
+mod player;
+mod slot;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
@@ -39,12 +42,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Telegram's launch parameters are in the first URL's fragment: keep them
+    // before any navigation drops it.
+    #[cfg(any(feature = "hydrate", feature = "csr"))]
+    Effect::new(|_| player::remember_launch());
     view! {
         <Stylesheet />
         <Title text="Cekpot — live jackpots" />
         <Router>
             <Routes fallback=|| view! { <p class="notice">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=lobby::LobbyPage ssr=SsrMode::Async />
+                <Route path=StaticSegment("slot") view=slot::SlotPage />
             </Routes>
         </Router>
     }

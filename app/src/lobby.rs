@@ -21,6 +21,7 @@ pub fn LobbyPage() -> impl IntoView {
             <header class="lobby__header">
                 <h1>"Cekpot"</h1>
                 <p class="lobby__tagline">"Live progressive jackpots"</p>
+                <a class="lobby__play" href="/slot">"Play the slot"</a>
             </header>
             <TierFilter filter set_filter />
             <Suspense fallback=|| view! { <p class="notice">"Loading jackpots…"</p> }>

@@ -36,6 +36,7 @@ mode = "group_commit"
 batch_window_us = 500
 batch_size_max = 512
 batches_in_flight_max = 1
+spin_batches_in_flight_max = 2
 queue_max = 20000
 
 [reconciliation]
@@ -191,11 +192,19 @@ pub struct EngineSettings {
     pub batch_size_max: usize,
     /// Batches committing at the same time.
     pub batches_in_flight_max: usize,
+    /// Spin batches committing at the same time: each locks only its own
+    /// players until it reaches the jackpots, so two overlap their first
+    /// half.
+    pub spin_batches_in_flight_max: usize,
     /// Contributions waiting for a batch before callers get 503.
     pub queue_max: usize,
 }
 
 impl EngineSettings {
+    pub fn spin_limits(&self) -> crate::engine::BatchLimits {
+        crate::engine::BatchLimits { in_flight_max: self.spin_batches_in_flight_max.max(1), ..self.limits() }
+    }
+
     pub fn limits(&self) -> crate::engine::BatchLimits {
         crate::engine::BatchLimits {
             window: Duration::from_micros(self.batch_window_us),

@@ -109,7 +109,7 @@ impl Application {
             engine.accounts().clone(),
             game,
             settings.players.clone(),
-            settings.engine.limits(),
+            settings.engine.spin_limits(),
         );
         let state = AppState {
             db,

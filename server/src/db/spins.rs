@@ -45,19 +45,32 @@ const PLAYER_COLUMNS: &str = "id, daily_loss_limit_micros, daily_deposit_limit_m
     pending_daily_loss_limit_micros, pending_daily_deposit_limit_micros, pending_limits_from,
     self_excluded_until, last_spin_at, last_spin_interval_ms, steady_spins";
 
+#[derive(sqlx::FromRow)]
+struct Locked {
+    #[sqlx(flatten)]
+    player: PlayerState,
+    now: DateTime<Utc>,
+}
+
 /// Locks the players (in id order) and answers them with the database's clock.
 pub async fn lock_players(
     conn: &mut PgConnection,
     ids: &[i64],
 ) -> Result<(Vec<PlayerState>, DateTime<Utc>), sqlx::Error> {
-    let players = sqlx::query_as(&format!(
-        "select {PLAYER_COLUMNS} from players where id = any($1) order by id for update"
+    if ids.is_empty() {
+        return Ok((Vec::new(), sqlx::query_scalar("select now()").fetch_one(conn).await?));
+    }
+    let rows: Vec<Locked> = sqlx::query_as(&format!(
+        "select {PLAYER_COLUMNS}, now() as now from players where id = any($1) order by id for update"
     ))
     .bind(ids)
     .fetch_all(&mut *conn)
     .await?;
-    let now = sqlx::query_scalar("select now()").fetch_one(conn).await?;
-    Ok((players, now))
+    let now = match rows.first() {
+        Some(row) => row.now,
+        None => sqlx::query_scalar("select now()").fetch_one(conn).await?,
+    };
+    Ok((rows.into_iter().map(|row| row.player).collect(), now))
 }
 
 pub async fn lock_player(conn: &mut PgConnection, id: i64) -> Result<Option<PlayerState>, sqlx::Error> {
@@ -168,37 +181,6 @@ pub async fn days(
         .collect())
 }
 
-/// Adds to the players' totals of `day`.
-pub async fn add_to_days(
-    conn: &mut PgConnection,
-    day: NaiveDate,
-    added: &[(i64, Day)],
-) -> Result<(), sqlx::Error> {
-    if added.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "insert into player_days as d (player_id, day, spins, bets_micros, wins_micros, deposits_micros)
-         select player_id, $2, spins, bets, wins, deposits
-           from unnest($1::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
-                as a(player_id, spins, bets, wins, deposits)
-          order by player_id
-         on conflict (player_id, day) do update
-            set spins = d.spins + excluded.spins, bets_micros = d.bets_micros + excluded.bets_micros,
-                wins_micros = d.wins_micros + excluded.wins_micros,
-                deposits_micros = d.deposits_micros + excluded.deposits_micros",
-    )
-    .bind(added.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-    .bind(day)
-    .bind(added.iter().map(|(_, d)| d.spins).collect::<Vec<_>>())
-    .bind(added.iter().map(|(_, d)| d.bets_micros).collect::<Vec<_>>())
-    .bind(added.iter().map(|(_, d)| d.wins_micros).collect::<Vec<_>>())
-    .bind(added.iter().map(|(_, d)| d.deposits_micros).collect::<Vec<_>>())
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
 /// A spin stored under one of `keys`: its request hash and receipt.
 pub struct StoredSpin {
     pub player_id: i64,
@@ -278,11 +260,16 @@ pub struct NewSpin {
     pub receipt: serde_json::Value,
 }
 
-pub async fn insert(conn: &mut PgConnection, spins: &[NewSpin]) -> Result<(), sqlx::Error> {
-    if spins.is_empty() {
-        return Ok(());
-    }
+/// Inserts the spins (if any) and adds to the players' totals of `day`, in
+/// one statement.
+pub async fn record(
+    conn: &mut PgConnection,
+    spins: &[NewSpin],
+    day: NaiveDate,
+    added: &[(i64, Day)],
+) -> Result<(), sqlx::Error> {
     let column = |f: fn(&NewSpin) -> i64| spins.iter().map(f).collect::<Vec<i64>>();
+    let totals = |f: fn(&Day) -> i64| added.iter().map(|(_, d)| f(d)).collect::<Vec<i64>>();
     // Stops as text ("{1,2,3,4,5}"): unnest cannot take an array of arrays of
     // different rows as one column otherwise.
     let stops: Vec<String> = spins
@@ -290,16 +277,30 @@ pub async fn insert(conn: &mut PgConnection, spins: &[NewSpin]) -> Result<(), sq
         .map(|s| format!("{{{}}}", s.stops.iter().map(i32::to_string).collect::<Vec<_>>().join(",")))
         .collect();
     sqlx::query(
-        "insert into spins (id, player_id, idempotency_key, request_hash, game_id, currency, bet_micros,
-                            win_micros, jackpot_win_micros, seed_id, nonce, stops, balance_after_micros, receipt)
-         overriding system value
-         select id, player_id, key, hash, game, currency, bet, win, jackpot_win, seed, nonce,
-                stops::integer[], balance, receipt
-           from unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::text[],
-                       $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[],
-                       $13::bigint[], $14::jsonb[])
-                as s(id, player_id, key, hash, game, currency, bet, win, jackpot_win, seed, nonce, stops,
-                     balance, receipt)",
+        "with inserted as (
+             insert into spins (id, player_id, idempotency_key, request_hash, game_id, currency, bet_micros,
+                                win_micros, jackpot_win_micros, seed_id, nonce, stops, balance_after_micros, receipt)
+             overriding system value
+             select id, player_id, key, hash, game, currency, bet, win, jackpot_win, seed, nonce,
+                    stops::integer[], balance, receipt
+               from unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::text[],
+                           $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[],
+                           $13::bigint[], $14::jsonb[])
+                    as s(id, player_id, key, hash, game, currency, bet, win, jackpot_win, seed, nonce, stops,
+                         balance, receipt)
+             returning 1),
+         days as (
+             insert into player_days as d (player_id, day, spins, bets_micros, wins_micros, deposits_micros)
+             select player_id, $15, spins, bets, wins, deposits
+               from unnest($16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[])
+                    as a(player_id, spins, bets, wins, deposits)
+              order by player_id
+             on conflict (player_id, day) do update
+                set spins = d.spins + excluded.spins, bets_micros = d.bets_micros + excluded.bets_micros,
+                    wins_micros = d.wins_micros + excluded.wins_micros,
+                    deposits_micros = d.deposits_micros + excluded.deposits_micros
+             returning 1)
+         select (select count(*) from inserted), (select count(*) from days)",
     )
     .bind(column(|s| s.id))
     .bind(column(|s| s.player_id))
@@ -315,6 +316,12 @@ pub async fn insert(conn: &mut PgConnection, spins: &[NewSpin]) -> Result<(), sq
     .bind(stops)
     .bind(column(|s| s.balance_after_micros))
     .bind(spins.iter().map(|s| s.receipt.clone()).collect::<Vec<_>>())
+    .bind(day)
+    .bind(added.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(totals(|d| d.spins))
+    .bind(totals(|d| d.bets_micros))
+    .bind(totals(|d| d.wins_micros))
+    .bind(totals(|d| d.deposits_micros))
     .execute(conn)
     .await
     .map(drop)
@@ -328,47 +335,37 @@ pub struct PlayerUpdate {
     pub steady_spins: i32,
 }
 
-pub async fn update_players(conn: &mut PgConnection, updates: &[PlayerUpdate]) -> Result<(), sqlx::Error> {
-    if updates.is_empty() {
-        return Ok(());
-    }
+/// Moves the players on in one statement: their last spin and pace, their
+/// seeds' next nonces, and flags for review.
+pub async fn advance_players(
+    conn: &mut PgConnection,
+    updates: &[PlayerUpdate],
+    nonces: &[(i64, i64)],
+    flags: &[(i64, serde_json::Value)],
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "update players p set last_spin_at = u.at, last_spin_interval_ms = u.interval, steady_spins = u.steady
-           from unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::integer[]) as u(id, at, interval, steady)
-          where p.id = u.id",
+        "with moved as (
+             update players p set last_spin_at = u.at, last_spin_interval_ms = u.interval, steady_spins = u.steady
+               from unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::integer[])
+                    as u(id, at, interval, steady)
+              where p.id = u.id
+             returning 1),
+         counted as (
+             update player_seeds s set next_nonce = u.next
+               from unnest($5::bigint[], $6::bigint[]) as u(id, next) where s.id = u.id
+             returning 1),
+         flagged as (
+             insert into player_flags (player_id, reason, detail)
+             select id, 'steady_intervals', detail from unnest($7::bigint[], $8::jsonb[]) as f(id, detail)
+             returning 1)
+         select (select count(*) from moved), (select count(*) from counted), (select count(*) from flagged)",
     )
     .bind(updates.iter().map(|u| u.id).collect::<Vec<_>>())
     .bind(updates.iter().map(|u| u.last_spin_at).collect::<Vec<_>>())
     .bind(updates.iter().map(|u| u.last_spin_interval_ms).collect::<Vec<_>>())
     .bind(updates.iter().map(|u| u.steady_spins).collect::<Vec<_>>())
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
-pub async fn update_nonces(conn: &mut PgConnection, seeds: &[(i64, i64)]) -> Result<(), sqlx::Error> {
-    if seeds.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "update player_seeds s set next_nonce = u.next
-           from unnest($1::bigint[], $2::bigint[]) as u(id, next) where s.id = u.id",
-    )
-    .bind(seeds.iter().map(|s| s.0).collect::<Vec<_>>())
-    .bind(seeds.iter().map(|s| s.1).collect::<Vec<_>>())
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
-pub async fn flag(conn: &mut PgConnection, flags: &[(i64, serde_json::Value)]) -> Result<(), sqlx::Error> {
-    if flags.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "insert into player_flags (player_id, reason, detail)
-         select id, 'steady_intervals', detail from unnest($1::bigint[], $2::jsonb[]) as f(id, detail)",
-    )
+    .bind(nonces.iter().map(|s| s.0).collect::<Vec<_>>())
+    .bind(nonces.iter().map(|s| s.1).collect::<Vec<_>>())
     .bind(flags.iter().map(|f| f.0).collect::<Vec<_>>())
     .bind(flags.iter().map(|f| f.1.clone()).collect::<Vec<_>>())
     .execute(conn)

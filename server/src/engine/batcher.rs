@@ -261,7 +261,7 @@ impl Writer {
         }
         let attempt = async {
             let mut conn = db.acquire().await?;
-            apply_batch(&mut conn, &self.accounts, batch_id, requests, Footing::Cached(&known)).await
+            apply_batch(&mut conn, &self.accounts, batch_id, requests, Footing::Cached(&known), &[]).await
         };
         match attempt.await {
             Ok(done) => {
@@ -296,7 +296,8 @@ impl Writer {
             let result = async {
                 let mut tx = self.db.begin().await?;
                 let done =
-                    apply_batch(&mut tx, &self.accounts, batch_id, requests, Footing::Locked(keys)).await?;
+                    apply_batch(&mut tx, &self.accounts, batch_id, requests, Footing::Locked(keys), &[])
+                        .await?;
                 tx.commit().await?;
                 Ok(done)
             }

@@ -84,12 +84,15 @@ pub struct BatchDone {
 /// the contributions, the pools and the ledger — plus an award's few when a
 /// pool drops. Cached: the write alone. On `Err` nothing of the batch is
 /// written (the caller rolls its transaction back).
+/// `extra` transfers (a spin batch's bets and wins) are posted with the
+/// batch's own, in its write statement.
 pub async fn apply_batch(
     conn: &mut PgConnection,
     accounts: &Accounts,
     batch_id: i64,
     requests: &[ContributionRequest],
     footing: Footing<'_>,
+    extra: &[Transfer],
 ) -> Result<BatchDone, BatchAbort> {
     let mut ids: Vec<&str> = requests.iter().map(|r| r.jackpot_id.as_str()).collect();
     ids.sort_unstable();
@@ -143,6 +146,7 @@ pub async fn apply_batch(
         }
     }
     if runs.is_empty() {
+        crate::db::ledger::post(conn, extra).await?;
         let outcomes = finish(results, repeats);
         return Ok(BatchDone { outcomes, jackpots: locked.into_values().collect() });
     }
@@ -194,6 +198,7 @@ pub async fn apply_batch(
         after_micros: c.value.micros(),
         closed: false,
     }));
+    batch.transfers.extend_from_slice(extra);
     let ids =
         batches::write(conn, batch.id, &rows, &batch.cycle_updates, &batch.transfers, &batch.earlier, &pools)
             .await??;

@@ -74,8 +74,14 @@ impl Spins {
         players: PlayerSettings,
         limits: BatchLimits,
     ) -> Spins {
-        let writer =
-            SpinWriter { batch_ids: BatchIds::new(db.clone()), db, accounts, game: game.clone(), players };
+        let writer = SpinWriter {
+            batch_ids: BatchIds::new(db.clone()),
+            db,
+            accounts,
+            game: game.clone(),
+            players,
+            fed: Default::default(),
+        };
         Spins { batcher: Batcher::start(writer, limits), game }
     }
 
@@ -103,7 +109,12 @@ pub struct SpinWriter {
     batch_ids: BatchIds,
     game: Game,
     players: PlayerSettings,
+    /// The jackpots the slot feeds, and when they were read.
+    fed: std::sync::Arc<std::sync::Mutex<Option<Fed>>>,
 }
+
+/// When the jackpots the slot feeds were read, and their ids.
+type Fed = (std::time::Instant, Vec<String>);
 
 impl Write for SpinWriter {
     type Request = SpinRequest;
@@ -156,7 +167,22 @@ struct Accepted {
     contributions: std::ops::Range<usize>,
 }
 
+/// How long the list of jackpots the slot feeds is reused before it is read
+/// again: a new jackpot starts taking the slot's contributions within this.
+const FED_JACKPOTS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl SpinWriter {
+    async fn jackpots_fed(&self, conn: &mut sqlx::PgConnection) -> Result<Vec<String>, sqlx::Error> {
+        if let Some((read, ids)) = self.fed.lock().expect("never poisoned").as_ref() {
+            if read.elapsed() < FED_JACKPOTS_TTL {
+                return Ok(ids.clone());
+            }
+        }
+        let ids = spins::jackpots_fed_by(conn, &self.game.slot.game_id, self.game.currency.as_str()).await?;
+        *self.fed.lock().expect("never poisoned") = Some((std::time::Instant::now(), ids.clone()));
+        Ok(ids)
+    }
+
     async fn apply(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -194,7 +220,7 @@ impl SpinWriter {
             .into_iter()
             .map(|s| ((s.player_id, s.idempotency_key), (s.request_hash, s.receipt)))
             .collect();
-        let jackpots = spins::jackpots_fed_by(conn, &slot.game_id, currency.as_str()).await?;
+        let jackpots = self.jackpots_fed(conn).await?;
 
         let mut results: Vec<Option<SpinOutcome>> = vec![None; requests.len()];
         let mut first_with_key: HashMap<(i64, &str), usize> = HashMap::new();
@@ -308,17 +334,17 @@ impl SpinWriter {
             });
         }
 
-        // The wallets' moves first, then the contributions: their statement
-        // appends the audit record, the transaction's last lock.
-        ledger::post(conn, &transfers).await?;
-        spins::update_players(conn, &updates.into_values().collect::<Vec<_>>()).await?;
         let nonces: Vec<(i64, i64)> = seeds.values().map(|s| (s.id, s.next_nonce)).collect();
-        spins::update_nonces(conn, &nonces).await?;
-        spins::flag(conn, &flags).await?;
+        spins::advance_players(conn, &updates.into_values().collect::<Vec<_>>(), &nonces, &flags).await?;
+        // The bets and wins are posted in the contributions' write statement:
+        // the slot's clearing account, which every spin moves, is then locked
+        // only from that statement to the commit.
         let contributed = if contributions.is_empty() {
+            ledger::post(conn, &transfers).await?;
             Vec::new()
         } else {
-            apply_batch(conn, &self.accounts, batch_id, &contributions, Footing::Locked(KeyCheck::AssumeNew))
+            let footing = Footing::Locked(KeyCheck::AssumeNew);
+            apply_batch(conn, &self.accounts, batch_id, &contributions, footing, &transfers)
                 .await
                 .map_err(|abort| match abort {
                     super::contribute::BatchAbort::Storage(error) => error,
@@ -419,8 +445,7 @@ impl SpinWriter {
             });
             results[spin.index] = Some(Ok(receipt));
         }
-        spins::insert(conn, &new_spins).await?;
-        spins::add_to_days(conn, today, &added.into_iter().collect::<Vec<_>>()).await?;
+        spins::record(conn, &new_spins, today, &added.into_iter().collect::<Vec<_>>()).await?;
         for (index, first) in repeats {
             results[index] = results[first].clone();
         }

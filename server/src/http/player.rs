@@ -214,7 +214,7 @@ async fn deposit(
     };
     crate::db::ledger::post(&mut tx, &[transfer]).await?;
     let added = spins::Day { deposits_micros: body.amount.micros(), ..spins::Day::default() };
-    spins::add_to_days(&mut tx, now.date_naive(), &[(player, added)]).await?;
+    spins::record(&mut tx, &[], now.date_naive(), &[(player, added)]).await?;
     let (id, _) =
         players::transfer_by_reference(&mut tx, &reference).await?.ok_or(sqlx::Error::RowNotFound)?;
     let balance = crate::db::ledger::balance(&mut tx, wallet).await?.micros();

@@ -1,0 +1,69 @@
+import { expect, test, type Page } from '@playwright/test';
+
+/** Collects every console error and uncaught exception of the page. */
+function recordErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  return errors;
+}
+
+/** Amounts as the page shows them ("EUR 1,000.00") in micro-units. */
+function micros(text: string): number {
+  return Math.round(Number(text.replace(/[^0-9.-]/g, '')) * 1_000_000);
+}
+
+test('a player launched from Telegram signs in, spins, and sees what the spin did', async ({ page }) => {
+  const errors = recordErrors(page);
+  // The dev sign-in page signs initData as Telegram would (development servers only).
+  await page.goto('/dev/sign-in?id=700001&first_name=Ayla&language_code=az');
+  await page.locator('#launch').click();
+  await expect(page.locator('main.lobby')).toHaveAttribute('data-hydrated', 'true');
+
+  await page.getByRole('link', { name: 'Play the slot' }).click();
+  const slot = page.locator('main.slot');
+  await expect(slot).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.slot__player')).toHaveText('Playing as Ayla');
+  await expect(page.locator('.slot__balance')).toHaveText('EUR 1,000.00');
+  await expect(page.locator('.reel__symbol')).toHaveCount(15);
+  await page.screenshot({ path: 'screenshots/slot-ready.png', fullPage: true });
+
+  await page.getByRole('radio', { name: '2.00' }).click();
+  await expect(page.getByRole('radio', { name: '2.00' })).toHaveAttribute('aria-checked', 'true');
+  const spin = page.getByRole('button', { name: 'Spin' });
+  const answered = page.waitForResponse((r) => r.url().endsWith('/api/spin'));
+  await spin.click();
+  const receipt = await (await answered).json();
+  expect(receipt.betAmount).toBe('2.00');
+
+  const outcome = page.locator('.slot__outcome');
+  await expect(outcome).toHaveAttribute('data-win', String(receipt.isWin));
+  if (receipt.isWin) {
+    await expect(page.locator('.slot__result')).toHaveText(/^You won /);
+  } else {
+    await expect(page.locator('.slot__result')).not.toHaveText(/won/);
+  }
+  // The page shows the new balance, to the cent (amounts are shown truncated).
+  const expected = 1_000_000_000 + micros(receipt.net);
+  expect(micros(receipt.balance)).toBe(expected);
+  await expect(page.locator('.slot__balance')).not.toHaveText('EUR 1,000.00');
+  expect(micros(await page.locator('.slot__balance').innerText())).toBe(Math.floor(expected / 10_000) * 10_000);
+  const symbols = await page.locator('.reel__symbol').evaluateAll((cells) => cells.map((c) => c.getAttribute('data-symbol')));
+  expect(symbols).toEqual(receipt.reels.flat());
+  await page.screenshot({ path: 'screenshots/slot-after-spin.png', fullPage: true });
+
+  // The button rests for the minimum interval, then takes the next spin.
+  await expect(spin).toBeDisabled();
+  await expect(spin).toBeEnabled({ timeout: 5_000 });
+  expect(errors).toEqual([]);
+});
+
+test('opened outside Telegram, the slot says how to play', async ({ page }) => {
+  await page.goto('/slot');
+  await expect(page.locator('main.slot')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByRole('alert')).toHaveText('Open the slot from the Cekpot bot in Telegram to play.');
+  await expect(page.getByRole('button', { name: 'Spin' })).toBeDisabled();
+  await page.screenshot({ path: 'screenshots/slot-outside-telegram.png', fullPage: true });
+});
