@@ -10,14 +10,13 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use common::{free_port, percentiles, start_server, wait_until_ready, Metrics, Scratch};
+use anyhow::Context;
+use common::{
+    free_port, percentiles, run_clients, start_server, wait_until_ready, Metrics, Scratch, CLIENTS,
+};
 
-const CLIENTS: usize = 64;
 const WARM_UP: usize = 2_000;
 /// Override with `BENCH_CONTRIBUTIONS` for a quicker look.
 const MEASURED_DEFAULT: usize = 40_000;
@@ -129,52 +128,29 @@ async fn batch_totals(port: u16) -> anyhow::Result<BatchTotals> {
     })
 }
 
-/// Sends `count` contributions from 64 clients; answers each one's latency.
+/// Sends `count` signed contributions from the bench's clients; answers each one's latency.
 async fn run_load(port: u16, phase: &'static str, count: usize) -> anyhow::Result<Vec<Duration>> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
     let signer = cekpot_client::Signer::new(BENCH_KEY, BENCH_SECRET.as_bytes().to_vec());
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::with_capacity(CLIENTS);
-    for _ in 0..CLIENTS {
-        let (client, next, signer) = (client.clone(), next.clone(), signer.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(count / CLIENTS + 1);
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= count {
-                    return Ok::<_, anyhow::Error>(latencies);
-                }
-                let jackpot = JACKPOTS[n % JACKPOTS.len()];
-                let body = serde_json::to_vec(&serde_json::json!({
-                    "gameId": "cekpot-slot",
-                    "playerId": format!("bench-{}", n % 1_000),
-                    "betAmount": "1.00",
-                    "currency": "EUR",
-                }))?;
-                let path = format!("/jackpot/{jackpot}/contribute");
-                let key = format!("{phase}-{n}");
-                let sent = Instant::now();
-                let mut request = client
-                    .post(format!("http://127.0.0.1:{port}{path}"))
-                    .header("idempotency-key", &key)
-                    .header("content-type", "application/json");
-                for (name, value) in signer.headers("POST", &path, &key, &body) {
-                    request = request.header(name, value);
-                }
-                let response = request.body(body).send().await?;
-                if !response.status().is_success() {
-                    bail!("contribution {n} answered {}", response.status());
-                }
-                response.bytes().await?;
-                latencies.push(sent.elapsed());
-            }
-        }));
-    }
-    let mut all = Vec::with_capacity(count);
-    for task in tasks {
-        all.extend(task.await??);
-    }
-    Ok(all)
+    run_clients(count, move |client, n| {
+        let jackpot = JACKPOTS[n % JACKPOTS.len()];
+        let body = serde_json::to_vec(&serde_json::json!({
+            "gameId": "cekpot-slot",
+            "playerId": format!("bench-{}", n % 1_000),
+            "betAmount": "1.00",
+            "currency": "EUR",
+        }))?;
+        let path = format!("/jackpot/{jackpot}/contribute");
+        let key = format!("{phase}-{n}");
+        let mut request = client
+            .post(format!("http://127.0.0.1:{port}{path}"))
+            .header("idempotency-key", &key)
+            .header("content-type", "application/json");
+        for (name, value) in signer.headers("POST", &path, &key, &body) {
+            request = request.header(name, value);
+        }
+        Ok(request.body(body))
+    })
+    .await
 }
 
 fn print_table(figures: &[Figures], measured: usize) {

@@ -12,14 +12,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use common::{free_port, percentiles, start_server, wait_until_ready, Metrics, Scratch};
+use common::{
+    free_port, percentiles, run_clients, start_server, wait_until_ready, Metrics, Scratch, CLIENTS,
+};
 
-const CLIENTS: usize = 64;
 const PLAYERS: usize = 500;
 const WARM_UP: usize = 2_000;
 /// Override with `BENCH_SPINS` for a quicker look.
@@ -125,46 +125,21 @@ async fn sign_in_players(port: u16) -> anyhow::Result<Vec<String>> {
     Ok(tokens)
 }
 
-/// Sends `count` spins from 64 clients, players taken in turn; answers each
-/// one's latency.
+/// Sends `count` spins from the bench's clients, players taken in turn;
+/// answers each one's latency.
 async fn run_load(
     port: u16,
     tokens: &Arc<Vec<String>>,
     phase: &'static str,
     count: usize,
 ) -> anyhow::Result<Vec<Duration>> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::with_capacity(CLIENTS);
-    for _ in 0..CLIENTS {
-        let (client, next, tokens) = (client.clone(), next.clone(), tokens.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(count / CLIENTS + 1);
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= count {
-                    return Ok::<_, anyhow::Error>(latencies);
-                }
-                let sent = Instant::now();
-                let response = client
-                    .post(format!("http://127.0.0.1:{port}/api/spin"))
-                    .bearer_auth(&tokens[n % tokens.len()])
-                    .header("idempotency-key", format!("{phase}-{n}"))
-                    .json(&serde_json::json!({ "betAmount": "1.00" }))
-                    .send()
-                    .await?;
-                if !response.status().is_success() {
-                    let status = response.status();
-                    bail!("spin {n} answered {status}: {}", response.text().await.unwrap_or_default());
-                }
-                response.bytes().await?;
-                latencies.push(sent.elapsed());
-            }
-        }));
-    }
-    let mut all = Vec::with_capacity(count);
-    for task in tasks {
-        all.extend(task.await??);
-    }
-    Ok(all)
+    let tokens = tokens.clone();
+    run_clients(count, move |client, n| {
+        Ok(client
+            .post(format!("http://127.0.0.1:{port}/api/spin"))
+            .bearer_auth(&tokens[n % tokens.len()])
+            .header("idempotency-key", format!("{phase}-{n}"))
+            .json(&serde_json::json!({ "betAmount": "1.00" })))
+    })
+    .await
 }

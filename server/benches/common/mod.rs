@@ -5,7 +5,9 @@
 #![allow(clippy::float_arithmetic, dead_code)]
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
@@ -95,4 +97,46 @@ impl Metrics {
 pub fn percentiles(mut latencies: Vec<Duration>) -> [f64; 3] {
     latencies.sort_unstable();
     [50, 95, 99].map(|p| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1e3)
+}
+
+/// Concurrent clients, each keeping one request in flight.
+pub const CLIENTS: usize = 64;
+
+/// Sends requests `0..count` from [`CLIENTS`] clients, each built by
+/// `build(client, n)`; answers every request's latency, from sending it to
+/// reading its whole answer. Any answer but a 2xx stops the run.
+pub async fn run_clients<F>(count: usize, build: F) -> anyhow::Result<Vec<Duration>>
+where
+    F: Fn(&reqwest::Client, usize) -> anyhow::Result<reqwest::RequestBuilder> + Send + Sync + 'static,
+{
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
+    let build = Arc::new(build);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let (client, next, build) = (client.clone(), next.clone(), build.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(count / CLIENTS + 1);
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let request = build(&client, n)?;
+                let sent = Instant::now();
+                let response = request.send().await?;
+                if !response.status().is_success() {
+                    let status = response.status();
+                    bail!("request {n} answered {status}: {}", response.text().await.unwrap_or_default());
+                }
+                response.bytes().await?;
+                latencies.push(sent.elapsed());
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(count);
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    Ok(all)
 }

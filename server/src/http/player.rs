@@ -35,6 +35,11 @@ pub fn router() -> Router<AppState> {
         .route("/limits", get(limits).put(set_limits))
 }
 
+/// A valid token whose player is gone.
+fn no_such_player() -> ApiError {
+    ApiError::new(ErrorCode::TokenInvalid, "the token's player does not exist")
+}
+
 /// The signed-in player: the `sub` of a valid bearer token.
 pub struct PlayerId(pub i64);
 
@@ -163,7 +168,7 @@ async fn deposit(
     let clearing = accounts.id(AccountKind::DepositsClearing, "", currency).await?;
     let mut tx = state.db.begin().await?;
     let Some(player_state) = players::settle_limits(&mut tx, player).await? else {
-        return Err(ApiError::new(ErrorCode::TokenInvalid, "the token's player does not exist"));
+        return Err(no_such_player());
     };
     let reference = format!("deposit:{player}:{key}");
     let (_, now) = spins::lock_players(&mut tx, &[]).await?;
@@ -271,9 +276,7 @@ fn spin_refusal(refusal: SpinRefusal) -> ApiError {
     let message = refusal.to_string();
     match refusal {
         SpinRefusal::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused, message),
-        SpinRefusal::UnknownPlayer => {
-            ApiError::new(ErrorCode::TokenInvalid, "the token's player does not exist")
-        }
+        SpinRefusal::UnknownPlayer => no_such_player(),
         SpinRefusal::SelfExcluded { until } => ApiError::new(ErrorCode::SelfExcluded, message)
             .with_details(serde_json::json!({ "until": until })),
         SpinRefusal::TooSoon { retry_after_ms } => ApiError::new(ErrorCode::SpinTooSoon, message)
@@ -316,7 +319,7 @@ async fn fairness(
 ) -> Result<Json<FairnessView>, ApiError> {
     let mut tx = state.db.begin().await?;
     if spins::lock_player(&mut tx, player).await?.is_none() {
-        return Err(ApiError::new(ErrorCode::TokenInvalid, "the token's player does not exist"));
+        return Err(no_such_player());
     }
     let seed = match spins::active_seeds(&mut tx, &[player]).await?.pop() {
         Some(seed) => seed,
@@ -353,7 +356,7 @@ async fn rotate(
     }
     let mut tx = state.db.begin().await?;
     if spins::lock_player(&mut tx, player).await?.is_none() {
-        return Err(ApiError::new(ErrorCode::TokenInvalid, "the token's player does not exist"));
+        return Err(no_such_player());
     }
     let old = spins::reveal_seed(&mut tx, player).await?;
     let seed = crate::engine::new_seed(&mut tx, player, body.client_seed.as_deref()).await?;
@@ -470,9 +473,7 @@ async fn limits(
 }
 
 async fn limits_view(conn: &mut sqlx::PgConnection, player: i64) -> Result<LimitsView, ApiError> {
-    let state = players::settle_limits(conn, player)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::TokenInvalid, "the token's player does not exist"))?;
+    let state = players::settle_limits(conn, player).await?.ok_or_else(no_such_player)?;
     let (_, now) = spins::lock_players(conn, &[]).await?;
     let day = spins::days(conn, &[player], now.date_naive()).await?.pop().map(|(_, d)| d).unwrap_or_default();
     let amount = |m: Option<i64>| m.map(Amount::from_micros);
@@ -523,9 +524,7 @@ async fn set_limits(
         }
     }
     let mut tx = state.db.begin().await?;
-    players::settle_limits(&mut tx, player)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::TokenInvalid, "the token's player does not exist"))?;
+    players::settle_limits(&mut tx, player).await?.ok_or_else(no_such_player)?;
     players::change_limits(
         &mut tx,
         player,

@@ -29,7 +29,8 @@ fn init_data(user: &Value, auth_date: i64) -> String {
     sign(&[("query_id", "AAHdF6IQAAAAAN0X"), ("user", &user), ("auth_date", &auth_date)], BOT_TOKEN)
 }
 
-async fn sign_in(app: &TestApp, init_data: &str) -> (u16, Value) {
+/// `POST /api/auth/telegram` with `init_data`: status and body.
+pub async fn sign_in(app: &TestApp, init_data: &str) -> (u16, Value) {
     let response = app
         .client
         .post(app.url("/api/auth/telegram"))

@@ -33,15 +33,8 @@ async fn sign_in(app: &TestApp, telegram_id: i64) -> Player {
     let user = json!({ "id": telegram_id, "first_name": "Player", "language_code": "en" }).to_string();
     let auth_date = chrono::Utc::now().timestamp().to_string();
     let init_data = sign(&[("user", &user), ("auth_date", &auth_date)], BOT_TOKEN);
-    let response = app
-        .client
-        .post(app.url("/api/auth/telegram"))
-        .json(&json!({ "initData": init_data }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let (status, body) = crate::auth::sign_in(app, &init_data).await;
+    assert_eq!(status, 200, "{body}");
     Player { token: body["token"].as_str().unwrap().to_owned(), id: body["player"]["id"].as_i64().unwrap() }
 }
 
@@ -597,15 +590,8 @@ async fn the_dev_sign_in_page_exists_only_in_development(pool: PgPool) {
             text.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
         })
         .expect("the page shows initData");
-    let response = dev
-        .client
-        .post(dev.url("/api/auth/telegram"))
-        .json(&json!({ "initData": init_data }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let (status, body) = crate::auth::sign_in(&dev, &init_data).await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["player"]["telegramUserId"], 4242);
     assert_eq!(body["player"]["firstName"], "Narın");
     assert_eq!(body["player"]["username"], "narin");
