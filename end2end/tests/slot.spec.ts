@@ -16,10 +16,13 @@ function micros(text: string): number {
 }
 
 test('a player launched from Telegram signs in, spins, and sees what the spin did', async ({ page }) => {
-  const errors = recordErrors(page);
   // The dev sign-in page signs initData as Telegram would (development servers only).
   await page.goto('/dev/sign-in?id=700001&first_name=Ayla&language_code=az');
-  await page.locator('#launch').click();
+  // Open the launch URL as Telegram does (the Mini App's URL with #tgWebAppData=…).
+  const launch = await page.locator('#launch').getAttribute('href');
+  expect(launch).toMatch(/^\/#tgWebAppData=/);
+  const errors = recordErrors(page);
+  await page.goto(launch!);
   await expect(page.locator('main.lobby')).toHaveAttribute('data-hydrated', 'true');
 
   await page.getByRole('link', { name: 'Play the slot' }).click();

@@ -63,10 +63,10 @@ async fn page(
     Ok(Html(format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Cekpot · dev sign-in</title>
+<title>Cekpot · dev sign-in</title><link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
 label{{display:block;margin:.5rem 0}}input{{font:inherit;padding:.3rem;width:100%;box-sizing:border-box}}
-textarea{{width:100%;height:7rem;font-family:monospace}}.warn{{background:#fff3cd;padding:.5rem 1rem;border-radius:.5rem}}</style>
+textarea{{width:100%;height:7rem;font-family:monospace}}pre{{white-space:pre-wrap;word-break:break-all}}.warn{{background:#fff3cd;padding:.5rem 1rem;border-radius:.5rem}}</style>
 </head><body>
 <h1>Dev sign-in</h1>
 <p class="warn">Development only. This page signs Telegram <code>initData</code> with this server's bot token;
