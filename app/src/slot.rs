@@ -136,7 +136,7 @@ pub fn SlotPage() -> impl IntoView {
                 </button>
             </div>
             <p class="slot__fine-print">
-                "Every bet adds to the jackpots. Results are provably fair: check any spin under Fairness."
+                "Every bet adds to the jackpots. Results are provably fair: each spin can be recomputed from its seeds once they are rotated and revealed."
             </p>
         </main>
     }
@@ -227,15 +227,17 @@ fn Outcome(last: RwSignal<Option<SpinReceipt>>) -> impl IntoView {
     }
 }
 
+/// What a symbol shows: short words, coloured by the stylesheet, so the reels
+/// read the same on every device whatever emoji font it has (or lacks).
 fn symbol_face(symbol: &str) -> &'static str {
     match symbol {
         "seven" => "7",
         "bar" => "BAR",
-        "bell" => "🔔",
-        "plum" => "🍇",
-        "orange" => "🍊",
-        "lemon" => "🍋",
-        "cherry" => "🍒",
+        "bell" => "BELL",
+        "plum" => "PLUM",
+        "orange" => "ORANGE",
+        "lemon" => "LEMON",
+        "cherry" => "CHERRY",
         _ => "?",
     }
 }
