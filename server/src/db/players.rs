@@ -127,13 +127,17 @@ pub async fn wallet_history(
         .collect())
 }
 
-/// Locks the player and makes pending limits whose cooling-off is over the
-/// limits in force; answers the player's state.
-pub async fn settle_limits(conn: &mut PgConnection, id: i64) -> Result<Option<PlayerState>, sqlx::Error> {
+/// Locks the player and makes pending limits whose cooling-off is over at
+/// `now` the limits in force; answers the player's state.
+pub async fn settle_limits(
+    conn: &mut PgConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<PlayerState>, sqlx::Error> {
     let Some(mut state) = spins::lock_player(conn, id).await? else {
         return Ok(None);
     };
-    if state.pending_limits_from.is_some_and(|from| from <= Utc::now()) {
+    if state.pending_limits_from.is_some_and(|from| from <= now) {
         sqlx::query(
             "update players set daily_loss_limit_micros = pending_daily_loss_limit_micros,
                     daily_deposit_limit_micros = pending_daily_deposit_limit_micros,
@@ -154,18 +158,17 @@ pub async fn settle_limits(conn: &mut PgConnection, id: i64) -> Result<Option<Pl
 /// Applies a player's change of limits (`Some(None)` removes a limit). A
 /// tighter limit applies at once; a looser one, or a removal, waits
 /// `cooling_off_s` (and restarts the wait of any change still pending).
-/// Self-exclusion only ever lengthens. The caller holds the player's lock
-/// ([`settle_limits`]).
+/// Self-exclusion only ever lengthens. `state` is the player as
+/// [`settle_limits`] locked and read it; answers the player as changed.
 pub async fn change_limits(
     conn: &mut PgConnection,
-    id: i64,
+    state: &PlayerState,
+    now: DateTime<Utc>,
     loss: Option<Option<i64>>,
     deposit: Option<Option<i64>>,
     self_exclude_days: Option<i64>,
     cooling_off_s: i64,
-) -> Result<(), sqlx::Error> {
-    let state = spins::lock_player(conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
-    let now = Utc::now();
+) -> Result<PlayerState, sqlx::Error> {
     let mut current = [state.daily_loss_limit_micros, state.daily_deposit_limit_micros];
     let mut pending = state.pending_limits_from.map(|from| {
         ([state.pending_daily_loss_limit_micros, state.pending_daily_deposit_limit_micros], from)
@@ -201,22 +204,23 @@ pub async fn change_limits(
         }
         None => state.self_excluded_until,
     };
-    sqlx::query(
+    sqlx::query_as(&format!(
         "update players set daily_loss_limit_micros = $2, daily_deposit_limit_micros = $3,
                 pending_daily_loss_limit_micros = $4, pending_daily_deposit_limit_micros = $5,
                 pending_limits_from = $6, self_excluded_until = $7
-          where id = $1",
-    )
-    .bind(id)
+          where id = $1
+         returning {}",
+        spins::PLAYER_COLUMNS
+    ))
+    .bind(state.id)
     .bind(current[0])
     .bind(current[1])
     .bind(pending.and_then(|(values, _)| values[0]))
     .bind(pending.and_then(|(values, _)| values[1]))
     .bind(pending.map(|(_, from)| from))
     .bind(excluded_until)
-    .execute(conn)
+    .fetch_one(conn)
     .await
-    .map(drop)
 }
 
 /// The transfer posted under `reference`, if any: its id and amount.

@@ -41,9 +41,15 @@ impl PlayerState {
     }
 }
 
-const PLAYER_COLUMNS: &str = "id, daily_loss_limit_micros, daily_deposit_limit_micros,
+pub(crate) const PLAYER_COLUMNS: &str = "id, daily_loss_limit_micros, daily_deposit_limit_micros,
     pending_daily_loss_limit_micros, pending_daily_deposit_limit_micros, pending_limits_from,
     self_excluded_until, last_spin_at, last_spin_interval_ms, steady_spins";
+
+/// The database's clock (the transaction's start): the one clock every
+/// limit, interval and day is measured by.
+pub async fn now(conn: &mut PgConnection) -> Result<DateTime<Utc>, sqlx::Error> {
+    sqlx::query_scalar("select now()").fetch_one(conn).await
+}
 
 #[derive(sqlx::FromRow)]
 struct Locked {
@@ -58,7 +64,7 @@ pub async fn lock_players(
     ids: &[i64],
 ) -> Result<(Vec<PlayerState>, DateTime<Utc>), sqlx::Error> {
     if ids.is_empty() {
-        return Ok((Vec::new(), sqlx::query_scalar("select now()").fetch_one(conn).await?));
+        return Ok((Vec::new(), now(conn).await?));
     }
     let rows: Vec<Locked> = sqlx::query_as(&format!(
         "select {PLAYER_COLUMNS}, now() as now from players where id = any($1) order by id for update"
@@ -68,7 +74,7 @@ pub async fn lock_players(
     .await?;
     let now = match rows.first() {
         Some(row) => row.now,
-        None => sqlx::query_scalar("select now()").fetch_one(conn).await?,
+        None => now(conn).await?,
     };
     Ok((rows.into_iter().map(|row| row.player).collect(), now))
 }

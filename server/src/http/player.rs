@@ -16,6 +16,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiJson, ApiQuery};
 use super::service::IdempotencyKey;
 use crate::db::ledger::AccountKind;
+use crate::db::spins::PlayerState;
 use crate::db::{players, spins};
 use crate::engine::{SpinRefusal, SpinRequest};
 use crate::state::AppState;
@@ -167,11 +168,11 @@ async fn deposit(
     let wallet = accounts.id(AccountKind::PlayerWallet, &player.to_string(), currency).await?;
     let clearing = accounts.id(AccountKind::DepositsClearing, "", currency).await?;
     let mut tx = state.db.begin().await?;
-    let Some(player_state) = players::settle_limits(&mut tx, player).await? else {
+    let now = spins::now(&mut tx).await?;
+    let Some(player_state) = players::settle_limits(&mut tx, player, now).await? else {
         return Err(no_such_player());
     };
     let reference = format!("deposit:{player}:{key}");
-    let (_, now) = spins::lock_players(&mut tx, &[]).await?;
     let day =
         spins::days(&mut tx, &[player], now.date_naive()).await?.pop().map(|(_, d)| d).unwrap_or_default();
     let done = |transfer_id: i64, amount: Amount, balance: i64, deposited: i64| Deposited {
@@ -467,15 +468,21 @@ async fn limits(
     PlayerId(player): PlayerId,
 ) -> Result<Json<LimitsView>, ApiError> {
     let mut tx = state.db.begin().await?;
-    let view = limits_view(&mut tx, player).await?;
+    let now = spins::now(&mut tx).await?;
+    let settled = players::settle_limits(&mut tx, player, now).await?.ok_or_else(no_such_player)?;
+    let view = limits_view(&mut tx, settled, now).await?;
     tx.commit().await?;
     Ok(Json(view))
 }
 
-async fn limits_view(conn: &mut sqlx::PgConnection, player: i64) -> Result<LimitsView, ApiError> {
-    let state = players::settle_limits(conn, player).await?.ok_or_else(no_such_player)?;
-    let (_, now) = spins::lock_players(conn, &[]).await?;
-    let day = spins::days(conn, &[player], now.date_naive()).await?.pop().map(|(_, d)| d).unwrap_or_default();
+/// The player's limits as `state` has them, with today's totals.
+async fn limits_view(
+    conn: &mut sqlx::PgConnection,
+    state: PlayerState,
+    now: DateTime<Utc>,
+) -> Result<LimitsView, ApiError> {
+    let day =
+        spins::days(conn, &[state.id], now.date_naive()).await?.pop().map(|(_, d)| d).unwrap_or_default();
     let amount = |m: Option<i64>| m.map(Amount::from_micros);
     Ok(LimitsView {
         daily_loss_limit: amount(state.daily_loss_limit_micros),
@@ -524,17 +531,19 @@ async fn set_limits(
         }
     }
     let mut tx = state.db.begin().await?;
-    players::settle_limits(&mut tx, player).await?.ok_or_else(no_such_player)?;
-    players::change_limits(
+    let now = spins::now(&mut tx).await?;
+    let settled = players::settle_limits(&mut tx, player, now).await?.ok_or_else(no_such_player)?;
+    let changed = players::change_limits(
         &mut tx,
-        player,
+        &settled,
+        now,
         body.daily_loss_limit.map(|l| l.map(Amount::micros)),
         body.daily_deposit_limit.map(|l| l.map(Amount::micros)),
         body.self_exclude_days,
         state.settings.players.limit_cooling_off_s,
     )
     .await?;
-    let view = limits_view(&mut tx, player).await?;
+    let view = limits_view(&mut tx, changed, now).await?;
     tx.commit().await?;
     Ok(Json(view))
 }
