@@ -64,7 +64,7 @@ async fn measure(mode: &'static str, measured: usize) -> anyhow::Result<Figures>
             format!(r#"[{{id="{BENCH_KEY}",secret="{BENCH_SECRET}",role="game_service"}}]"#),
         ),
     ];
-    let mut server = start_server(&url, port, &env)?;
+    let mut server = start_server(&format!("contributions_{mode}"), &url, port, &env)?;
     let result = async {
         wait_until_ready(port).await?;
         run_load(port, "warm", WARM_UP).await?;

@@ -75,7 +75,7 @@ async fn measure(mode: &'static str, batch_size_max: usize, measured: usize) -> 
         ("CEKPOT_PLAYERS__VELOCITY_STEADY_SPINS", "1000000000".to_owned()),
         ("CEKPOT_ENGINE__BATCH_SIZE_MAX", batch_size_max.to_string()),
     ];
-    let mut server = start_server(&scratch.url, port, &env)?;
+    let mut server = start_server(&format!("spins_{mode}"), &scratch.url, port, &env)?;
     let result = async {
         wait_until_ready(port).await?;
         let tokens = Arc::new(sign_in_players(port).await?);

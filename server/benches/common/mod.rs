@@ -38,8 +38,15 @@ impl Scratch {
 
 /// Starts the release server binary on `port` with the environment given on
 /// top of the bench's own (quiet logs, no Redis, 32 connections; a WORM
-/// bucket of its own when `make bench` started a local S3 server).
-pub fn start_server(database_url: &str, port: u16, env: &[(&str, String)]) -> anyhow::Result<Child> {
+/// bucket of its own when `make bench` started a local S3 server). Its log
+/// (warnings and errors) goes to `bench-server-<label>.log` in Cargo's
+/// temporary directory for benches, whose path is printed.
+pub fn start_server(
+    label: &str,
+    database_url: &str,
+    port: u16,
+    env: &[(&str, String)],
+) -> anyhow::Result<Child> {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
     if let Ok(s3) = std::env::var("TEST_S3_URL") {
         command
@@ -59,7 +66,10 @@ pub fn start_server(database_url: &str, port: u16, env: &[(&str, String)]) -> an
     for (name, value) in env {
         command.env(name, value);
     }
-    command.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().context("starting the server binary")
+    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-server-{label}.log"));
+    let file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    eprintln!("    server log: {}", log.display());
+    command.stdout(file).stderr(Stdio::inherit()).spawn().context("starting the server binary")
 }
 
 pub fn free_port() -> anyhow::Result<u16> {

@@ -1,7 +1,5 @@
 //! Contributions: one row per accepted bet, written a batch at a time.
 
-use std::sync::{Arc, Mutex};
-
 use sqlx::PgConnection;
 
 /// A contribution row as stored: its id and what was inserted.
@@ -153,37 +151,4 @@ pub async fn insert_many(
     let sql = format!("with {} {INSERTED_IDS}", insert_ctes(1));
     let ids: Vec<(Option<i64>,)> = columns.bind_as(sqlx::query_as(&sql)).fetch_all(conn).await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
-}
-
-/// Batch ids, taken from the database's sequence a block at a time so a batch
-/// does not spend a round trip on its id. Gaps are harmless: an id only has to
-/// be unique.
-#[derive(Clone)]
-pub struct BatchIds {
-    db: sqlx::PgPool,
-    spare: Arc<Mutex<Vec<i64>>>,
-}
-
-/// How many ids one refill takes.
-const BATCH_IDS_BLOCK: i64 = 256;
-
-impl BatchIds {
-    pub fn new(db: sqlx::PgPool) -> BatchIds {
-        BatchIds { db, spare: Arc::default() }
-    }
-
-    pub async fn next(&self) -> Result<i64, sqlx::Error> {
-        if let Some(id) = self.spare.lock().expect("the id cache is never poisoned").pop() {
-            return Ok(id);
-        }
-        let mut block: Vec<i64> =
-            sqlx::query_scalar("select nextval('jackpot_contribution_batches') from generate_series(1, $1)")
-                .bind(BATCH_IDS_BLOCK)
-                .fetch_all(&self.db)
-                .await?;
-        block.reverse();
-        let id = block.pop().expect("generate_series gives BATCH_IDS_BLOCK ids");
-        self.spare.lock().expect("the id cache is never poisoned").extend(block);
-        Ok(id)
-    }
 }

@@ -10,6 +10,7 @@ pub mod players;
 pub mod reconciliation;
 pub mod spins;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -60,6 +61,69 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 /// client may retry later, as opposed to an error in what was asked.
 pub fn is_unreachable(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+}
+
+/// Ids from one of the database's sequences, taken a block at a time so a
+/// batch does not spend a round trip (inside its transaction) on them. Gaps
+/// are harmless: an id only has to be unique. Within one server ids come out
+/// in increasing order.
+#[derive(Clone)]
+pub struct SequenceIds {
+    db: PgPool,
+    /// `nextval(...)` of the sequence.
+    next_value: &'static str,
+    /// Taken and not handed out yet, the smallest last.
+    spare: Arc<Mutex<Vec<i64>>>,
+}
+
+/// How many ids one refill takes, at least.
+const SEQUENCE_IDS_BLOCK: usize = 256;
+
+impl SequenceIds {
+    /// Contribution batch ids.
+    pub fn batches(db: PgPool) -> SequenceIds {
+        SequenceIds::new(db, "nextval('jackpot_contribution_batches')")
+    }
+
+    /// Spin ids (the `spins.id` identity's sequence): taken before the rows
+    /// are written so that the ledger's references (`spin:<id>`) and the
+    /// receipts can name them.
+    pub fn spins(db: PgPool) -> SequenceIds {
+        SequenceIds::new(db, "nextval(pg_get_serial_sequence('spins', 'id'))")
+    }
+
+    fn new(db: PgPool, next_value: &'static str) -> SequenceIds {
+        SequenceIds { db, next_value, spare: Arc::default() }
+    }
+
+    pub async fn next(&self) -> Result<i64, sqlx::Error> {
+        Ok(self.take(1).await?[0])
+    }
+
+    /// `count` ids, in increasing order.
+    pub async fn take(&self, count: usize) -> Result<Vec<i64>, sqlx::Error> {
+        loop {
+            {
+                let mut spare = self.spare.lock().expect("the id cache is never poisoned");
+                if spare.len() >= count {
+                    let at = spare.len() - count;
+                    let mut ids = spare.split_off(at);
+                    ids.reverse();
+                    return Ok(ids);
+                }
+            }
+            let mut block: Vec<i64> =
+                sqlx::query_scalar(&format!("select {} from generate_series(1, $1)", self.next_value))
+                    .bind(count.max(SEQUENCE_IDS_BLOCK) as i64)
+                    .fetch_all(&self.db)
+                    .await?;
+            block.reverse();
+            // The new block's ids are larger than any spare one: they go first
+            // (handed out last).
+            let mut spare = self.spare.lock().expect("the id cache is never poisoned");
+            spare.splice(0..0, block);
+        }
+    }
 }
 
 /// A deadlock or serialization failure: the transaction did nothing and can be

@@ -200,17 +200,23 @@ pub async fn stored(
     player_ids: &[i64],
     keys: &[&str],
 ) -> Result<Vec<StoredSpin>, sqlx::Error> {
+    // Both columns as `= any`, an index lookup on (player_id, idempotency_key)
+    // (a join with the pairs unnested could be planned as a scan of every
+    // spin); the few rows that pair one player with another's key are dropped
+    // below.
     let rows: Vec<(i64, String, Vec<u8>, serde_json::Value)> = sqlx::query_as(
-        "select s.player_id, s.idempotency_key, s.request_hash, s.receipt
-           from unnest($1::bigint[], $2::text[]) as k(player_id, idempotency_key)
-           join spins s on s.player_id = k.player_id and s.idempotency_key = k.idempotency_key",
+        "select player_id, idempotency_key, request_hash, receipt
+           from spins where player_id = any($1) and idempotency_key = any($2)",
     )
     .bind(player_ids)
     .bind(keys)
     .fetch_all(conn)
     .await?;
+    let asked: std::collections::HashSet<(i64, &str)> =
+        player_ids.iter().copied().zip(keys.iter().copied()).collect();
     Ok(rows
         .into_iter()
+        .filter(|(player_id, key, _, _)| asked.contains(&(*player_id, key.as_str())))
         .map(|(player_id, idempotency_key, request_hash, receipt)| StoredSpin {
             player_id,
             idempotency_key,
@@ -237,15 +243,6 @@ pub async fn jackpots_fed_by(
     .bind(currency)
     .fetch_all(conn)
     .await
-}
-
-/// `count` spin ids, taken before the rows are written so that the ledger's
-/// references (`spin:<id>`) and the receipts can name them.
-pub async fn next_ids(conn: &mut PgConnection, count: usize) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar("select nextval(pg_get_serial_sequence('spins', 'id')) from generate_series(1, $1)")
-        .bind(count as i64)
-        .fetch_all(conn)
-        .await
 }
 
 /// A spin to insert.

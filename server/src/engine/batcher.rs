@@ -21,9 +21,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::contribute::{apply_batch, BatchAbort, BatchDone, Footing, KeyCheck};
 use super::{ContributionError, ContributionReceipt, ContributionRequest, EngineFailure};
-use crate::db::contributions::BatchIds;
 use crate::db::jackpots::LockedJackpot;
 use crate::db::ledger::{AccountKind, Accounts};
+use crate::db::SequenceIds;
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
 type Reply<O> = oneshot::Sender<Result<O, Arc<sqlx::Error>>>;
@@ -170,7 +170,7 @@ async fn commit<W: Write>(writer: &W, batch: Vec<(W::Request, Reply<W::Outcome>)
 pub struct Writer {
     db: PgPool,
     accounts: Accounts,
-    batch_ids: BatchIds,
+    batch_ids: SequenceIds,
     /// `None` where every batch locks (the one-transaction-per-contribution
     /// baseline).
     known: Option<Known>,
@@ -202,7 +202,7 @@ impl Write for Writer {
 }
 
 impl Writer {
-    pub fn new(db: PgPool, accounts: Accounts, batch_ids: BatchIds, unlocked_first: bool) -> Writer {
+    pub fn new(db: PgPool, accounts: Accounts, batch_ids: SequenceIds, unlocked_first: bool) -> Writer {
         // The unlocked statements get connections of their own, taken without
         // the pool's usual ping: a connection that turns out broken fails the
         // statement, which then runs locked on the main pool.

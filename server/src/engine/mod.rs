@@ -24,8 +24,8 @@ pub use spin::{new_seed, SpinOutcome, SpinRefusal, SpinRequest, Spins};
 use crate::audit::Actor;
 use crate::db;
 use crate::db::awards::AwardRecord;
-use crate::db::contributions::BatchIds;
 use crate::db::ledger::Accounts;
+use crate::db::SequenceIds;
 
 pub use batcher::BatchLimits;
 
@@ -69,7 +69,8 @@ impl Engine {
     pub fn new(db: sqlx::PgPool, mode: CommitMode, limits: BatchLimits) -> Engine {
         let accounts = Accounts::new(db.clone());
         let grouped = mode == CommitMode::GroupCommit;
-        let writer = batcher::Writer::new(db.clone(), accounts.clone(), BatchIds::new(db.clone()), grouped);
+        let writer =
+            batcher::Writer::new(db.clone(), accounts.clone(), SequenceIds::batches(db.clone()), grouped);
         let batcher = grouped.then(|| batcher::Batcher::start(writer.clone(), limits));
         Engine { db, accounts, writer, batcher }
     }

@@ -20,9 +20,9 @@ use super::contribute::{apply_batch, Footing, KeyCheck};
 use super::{fingerprint, ContributionRequest, EngineFailure};
 use crate::audit::Actor;
 use crate::config::PlayerSettings;
-use crate::db::contributions::BatchIds;
 use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
 use crate::db::spins::{self, Day, NewSpin, PlayerState, PlayerUpdate, Seed};
+use crate::db::SequenceIds;
 use crate::game::Game;
 
 /// One spin, as the player asked for it.
@@ -75,7 +75,8 @@ impl Spins {
         limits: BatchLimits,
     ) -> Spins {
         let writer = SpinWriter {
-            batch_ids: BatchIds::new(db.clone()),
+            batch_ids: SequenceIds::batches(db.clone()),
+            spin_ids: SequenceIds::spins(db.clone()),
             db,
             accounts,
             game: game.clone(),
@@ -106,7 +107,8 @@ impl Spins {
 pub struct SpinWriter {
     db: PgPool,
     accounts: Accounts,
-    batch_ids: BatchIds,
+    batch_ids: SequenceIds,
+    spin_ids: SequenceIds,
     game: Game,
     players: PlayerSettings,
     /// The jackpots the slot feeds, and when they were read.
@@ -135,11 +137,12 @@ impl Write for SpinWriter {
             wallets.insert(request.player_id, id);
         }
         let batch_id = self.batch_ids.next().await?;
+        let spin_ids = self.spin_ids.take(requests.len()).await?;
         let mut attempt = 1;
         loop {
             let result = async {
                 let mut tx = self.db.begin().await?;
-                let outcomes = self.apply(&mut tx, batch_id, requests, &wallets, clearing).await?;
+                let outcomes = self.apply(&mut tx, batch_id, &spin_ids, requests, &wallets, clearing).await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(outcomes)
             }
@@ -187,6 +190,7 @@ impl SpinWriter {
         &self,
         conn: &mut sqlx::PgConnection,
         batch_id: i64,
+        spin_ids: &[i64],
         requests: &[SpinRequest],
         wallets: &HashMap<i64, i64>,
         clearing: i64,
@@ -231,7 +235,6 @@ impl SpinWriter {
         let mut added: HashMap<i64, Day> = HashMap::new();
         let mut flags = Vec::new();
         let mut transfers = Vec::new();
-        let spin_ids = spins::next_ids(conn, requests.len()).await?;
         for (index, request) in requests.iter().enumerate() {
             let key = (request.player_id, request.idempotency_key.as_str());
             let hash = request.fingerprint();
