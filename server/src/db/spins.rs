@@ -263,8 +263,9 @@ pub struct NewSpin {
     pub receipt: serde_json::Value,
 }
 
-/// Inserts the spins (if any) and adds to the players' totals of `day`, in
-/// one statement.
+/// Inserts the spins (if any) and adds to the players' totals of `day` (the
+/// jackpot wins, which are known only once the batch's contributions are
+/// made), in one statement.
 pub async fn record(
     conn: &mut PgConnection,
     spins: &[NewSpin],
@@ -279,7 +280,7 @@ pub async fn record(
         .iter()
         .map(|s| format!("{{{}}}", s.stops.iter().map(i32::to_string).collect::<Vec<_>>().join(",")))
         .collect();
-    sqlx::query(
+    sqlx::query(&format!(
         "with inserted as (
              insert into spins (id, player_id, idempotency_key, request_hash, game_id, currency, bet_micros,
                                 win_micros, jackpot_win_micros, seed_id, nonce, stops, balance_after_micros, receipt)
@@ -292,19 +293,10 @@ pub async fn record(
                     as s(id, player_id, key, hash, game, currency, bet, win, jackpot_win, seed, nonce, stops,
                          balance, receipt)
              returning 1),
-         days as (
-             insert into player_days as d (player_id, day, spins, bets_micros, wins_micros, deposits_micros)
-             select player_id, $15, spins, bets, wins, deposits
-               from unnest($16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[])
-                    as a(player_id, spins, bets, wins, deposits)
-              order by player_id
-             on conflict (player_id, day) do update
-                set spins = d.spins + excluded.spins, bets_micros = d.bets_micros + excluded.bets_micros,
-                    wins_micros = d.wins_micros + excluded.wins_micros,
-                    deposits_micros = d.deposits_micros + excluded.deposits_micros
-             returning 1)
+         days as ({})
          select (select count(*) from inserted), (select count(*) from days)",
-    )
+        add_to_days(15)
+    ))
     .bind(column(|s| s.id))
     .bind(column(|s| s.player_id))
     .bind(spins.iter().map(|s| s.idempotency_key.as_str()).collect::<Vec<_>>())
@@ -330,6 +322,27 @@ pub async fn record(
     .map(drop)
 }
 
+/// The statement that adds to players' totals of one day, bound at `$first`
+/// (the day) and the five parameters after it (player ids, spins, bets, wins,
+/// deposits), players in id order.
+fn add_to_days(first: usize) -> String {
+    let [day, players, spins, bets, wins, deposits] =
+        [first, first + 1, first + 2, first + 3, first + 4, first + 5];
+    format!(
+        "insert into player_days as d (player_id, day, spins, bets_micros, wins_micros, deposits_micros)
+         select player_id, ${day}, spins, bets, wins, deposits
+           from unnest(${players}::bigint[], ${spins}::bigint[], ${bets}::bigint[], ${wins}::bigint[],
+                       ${deposits}::bigint[])
+                as a(player_id, spins, bets, wins, deposits)
+          order by player_id
+         on conflict (player_id, day) do update
+            set spins = d.spins + excluded.spins, bets_micros = d.bets_micros + excluded.bets_micros,
+                wins_micros = d.wins_micros + excluded.wins_micros,
+                deposits_micros = d.deposits_micros + excluded.deposits_micros
+         returning 1"
+    )
+}
+
 /// What a batch changes in a player's row.
 pub struct PlayerUpdate {
     pub id: i64,
@@ -339,14 +352,19 @@ pub struct PlayerUpdate {
 }
 
 /// Moves the players on in one statement: their last spin and pace, their
-/// seeds' next nonces, and flags for review.
+/// seeds' next nonces, flags for review, and their totals of `day` (the
+/// spins' bets and wins). It runs before the batch takes the jackpots'
+/// locks, so none of this lengthens the time those are held.
 pub async fn advance_players(
     conn: &mut PgConnection,
     updates: &[PlayerUpdate],
     nonces: &[(i64, i64)],
     flags: &[(i64, serde_json::Value)],
+    day: NaiveDate,
+    added: &[(i64, Day)],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let totals = |f: fn(&Day) -> i64| added.iter().map(|(_, d)| f(d)).collect::<Vec<i64>>();
+    sqlx::query(&format!(
         "with moved as (
              update players p set last_spin_at = u.at, last_spin_interval_ms = u.interval, steady_spins = u.steady
                from unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::integer[])
@@ -360,8 +378,12 @@ pub async fn advance_players(
          flagged as (
              insert into player_flags (player_id, reason, detail)
              select id, 'steady_intervals', detail from unnest($7::bigint[], $8::jsonb[]) as f(id, detail)
-             returning 1)
-         select (select count(*) from moved), (select count(*) from counted), (select count(*) from flagged)",
+             returning 1),
+         days as ({})
+         select (select count(*) from moved), (select count(*) from counted), (select count(*) from flagged),
+                (select count(*) from days)",
+        add_to_days(9)
+    ),
     )
     .bind(updates.iter().map(|u| u.id).collect::<Vec<_>>())
     .bind(updates.iter().map(|u| u.last_spin_at).collect::<Vec<_>>())
@@ -371,6 +393,12 @@ pub async fn advance_players(
     .bind(nonces.iter().map(|s| s.1).collect::<Vec<_>>())
     .bind(flags.iter().map(|f| f.0).collect::<Vec<_>>())
     .bind(flags.iter().map(|f| f.1.clone()).collect::<Vec<_>>())
+    .bind(day)
+    .bind(added.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(totals(|d| d.spins))
+    .bind(totals(|d| d.bets_micros))
+    .bind(totals(|d| d.wins_micros))
+    .bind(totals(|d| d.deposits_micros))
     .execute(conn)
     .await
     .map(drop)

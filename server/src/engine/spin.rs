@@ -338,7 +338,9 @@ impl SpinWriter {
         }
 
         let nonces: Vec<(i64, i64)> = seeds.values().map(|s| (s.id, s.next_nonce)).collect();
-        spins::advance_players(conn, &updates.into_values().collect::<Vec<_>>(), &nonces, &flags).await?;
+        let updates: Vec<PlayerUpdate> = updates.into_values().collect();
+        let added: Vec<(i64, Day)> = added.into_iter().collect();
+        spins::advance_players(conn, &updates, &nonces, &flags, today, &added).await?;
         // The bets and wins are posted in the contributions' write statement:
         // the slot's clearing account, which every spin moves, is then locked
         // only from that statement to the commit.
@@ -363,6 +365,7 @@ impl SpinWriter {
         // bets, wins and the jackpots they won (credited by the batch above).
         let mut running = locked_balances;
         let mut new_spins = Vec::new();
+        let mut jackpot_wins: HashMap<i64, Day> = HashMap::new();
         for spin in accepted {
             let request = &requests[spin.index];
             let mut receipt_contributions = Vec::new();
@@ -389,7 +392,7 @@ impl SpinWriter {
             let after = *balance;
             if jackpot_win > 0 {
                 let day = Day { wins_micros: jackpot_win, ..Day::default() };
-                add(added.entry(request.player_id).or_default(), &day);
+                add(jackpot_wins.entry(request.player_id).or_default(), &day);
             }
             let receipt = SpinReceipt {
                 spin_id: spin.spin_id,
@@ -448,7 +451,7 @@ impl SpinWriter {
             });
             results[spin.index] = Some(Ok(receipt));
         }
-        spins::record(conn, &new_spins, today, &added.into_iter().collect::<Vec<_>>()).await?;
+        spins::record(conn, &new_spins, today, &jackpot_wins.into_iter().collect::<Vec<_>>()).await?;
         for (index, first) in repeats {
             results[index] = results[first].clone();
         }
