@@ -273,7 +273,6 @@ pub async fn record(
     added: &[(i64, Day)],
 ) -> Result<(), sqlx::Error> {
     let column = |f: fn(&NewSpin) -> i64| spins.iter().map(f).collect::<Vec<i64>>();
-    let totals = |f: fn(&Day) -> i64| added.iter().map(|(_, d)| f(d)).collect::<Vec<i64>>();
     // Stops as text ("{1,2,3,4,5}"): unnest cannot take an array of arrays of
     // different rows as one column otherwise.
     let stops: Vec<String> = spins
@@ -311,12 +310,7 @@ pub async fn record(
     .bind(stops)
     .bind(column(|s| s.balance_after_micros))
     .bind(spins.iter().map(|s| s.receipt.clone()).collect::<Vec<_>>())
-    .bind(day)
-    .bind(added.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-    .bind(totals(|d| d.spins))
-    .bind(totals(|d| d.bets_micros))
-    .bind(totals(|d| d.wins_micros))
-    .bind(totals(|d| d.deposits_micros))
+    .bind_days(day, added)
     .execute(conn)
     .await
     .map(drop)
@@ -343,6 +337,25 @@ fn add_to_days(first: usize) -> String {
     )
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds the parameters of [`add_to_days`].
+trait BindDays {
+    fn bind_days(self, day: NaiveDate, added: &[(i64, Day)]) -> Self;
+}
+
+impl BindDays for Query<'_> {
+    fn bind_days(self, day: NaiveDate, added: &[(i64, Day)]) -> Self {
+        let totals = |f: fn(&Day) -> i64| added.iter().map(|(_, d)| f(d)).collect::<Vec<i64>>();
+        self.bind(day)
+            .bind(added.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .bind(totals(|d| d.spins))
+            .bind(totals(|d| d.bets_micros))
+            .bind(totals(|d| d.wins_micros))
+            .bind(totals(|d| d.deposits_micros))
+    }
+}
+
 /// What a batch changes in a player's row.
 pub struct PlayerUpdate {
     pub id: i64,
@@ -363,7 +376,6 @@ pub async fn advance_players(
     day: NaiveDate,
     added: &[(i64, Day)],
 ) -> Result<(), sqlx::Error> {
-    let totals = |f: fn(&Day) -> i64| added.iter().map(|(_, d)| f(d)).collect::<Vec<i64>>();
     sqlx::query(&format!(
         "with moved as (
              update players p set last_spin_at = u.at, last_spin_interval_ms = u.interval, steady_spins = u.steady
@@ -393,12 +405,7 @@ pub async fn advance_players(
     .bind(nonces.iter().map(|s| s.1).collect::<Vec<_>>())
     .bind(flags.iter().map(|f| f.0).collect::<Vec<_>>())
     .bind(flags.iter().map(|f| f.1.clone()).collect::<Vec<_>>())
-    .bind(day)
-    .bind(added.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-    .bind(totals(|d| d.spins))
-    .bind(totals(|d| d.bets_micros))
-    .bind(totals(|d| d.wins_micros))
-    .bind(totals(|d| d.deposits_micros))
+    .bind_days(day, added)
     .execute(conn)
     .await
     .map(drop)
