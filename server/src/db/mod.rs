@@ -117,11 +117,11 @@ impl SequenceIds {
                     .bind(count.max(SEQUENCE_IDS_BLOCK) as i64)
                     .fetch_all(&self.db)
                     .await?;
-            block.reverse();
-            // The new block's ids are larger than any spare one: they go first
-            // (handed out last).
+            // Two refills may race: keep the spare ids sorted, largest first,
+            // so they are still handed out in increasing order.
             let mut spare = self.spare.lock().expect("the id cache is never poisoned");
-            spare.splice(0..0, block);
+            spare.append(&mut block);
+            spare.sort_unstable_by(|a, b| b.cmp(a));
         }
     }
 }
