@@ -88,7 +88,9 @@ async fn measure(mode: &'static str, batch_size_max: usize, measured: usize) -> 
         let batches =
             after.sample("cekpot_spin_batch_size_count") - before.sample("cekpot_spin_batch_size_count");
         let spins = after.sample("cekpot_spin_batch_size_sum") - before.sample("cekpot_spin_batch_size_sum");
-        eprintln!("    {batches} batches");
+        let relocked = after.sample("cekpot_spin_batches_relocked_total")
+            - before.sample("cekpot_spin_batches_relocked_total");
+        eprintln!("    {batches} batches, {relocked} of them run again locking the jackpots first");
         Ok(Figures {
             mode,
             per_second: measured as f64 / elapsed.as_secs_f64(),

@@ -21,6 +21,8 @@
 //! | `cekpot_spin_batch_size` | histogram | spins per group commit |
 //! | `cekpot_spin_batch_seconds` | histogram | one spin batch, first statement to commit |
 //! | `cekpot_spin_batch_failures_total` | counter | spin batches that failed whole and were retried one by one |
+//! | `cekpot_spin_batches_total{path}` | counter | spin batches committed `chained` (computed from the batch before, pools moved last) or `locked` |
+//! | `cekpot_spin_batches_relocked_total` | counter | chained spin batches that found a pool otherwise (or needed a drop or refusal) and ran again locked |
 //! | `cekpot_player_flags_total{reason}` | counter | players flagged for review (`steady_intervals`) |
 
 use std::sync::OnceLock;
@@ -81,6 +83,11 @@ fn describe() {
     describe_histogram!("cekpot_spin_batch_size", Unit::Count, "spins per group commit");
     describe_histogram!("cekpot_spin_batch_seconds", Unit::Seconds, "one spin batch");
     describe_counter!("cekpot_spin_batch_failures_total", "spin batches retried one by one");
+    describe_counter!("cekpot_spin_batches_total", "spin batches committed, by path (chained or locked)");
+    describe_counter!(
+        "cekpot_spin_batches_relocked_total",
+        "chained spin batches run again locking the jackpots first"
+    );
     describe_counter!("cekpot_player_flags_total", "players flagged for review, by reason");
 }
 

@@ -8,6 +8,10 @@
 //! open or not at its expected value (see [`CycleUpdate::expected_value`]), or
 //! an idempotency key stored already. So it can also run on its own, outside
 //! any transaction and without the jackpots' locks, as one atomic statement.
+//!
+//! A spin batch, whose transaction holds its players' rows already, writes the
+//! same in two statements instead ([`write_rows`], then [`write_pools`] last),
+//! so that the rows every batch shares are locked only at the end.
 
 use sqlx::PgConnection;
 
@@ -39,7 +43,7 @@ pub struct PoolChange {
 
 /// Writes everything, or nothing; answers each row's id in the order given.
 /// The statement ends by appending the batch's audit record: every
-/// contribution id with its key id and request id — `earlier` names the
+/// contribution id with its key id and request id — `earlier` holds the
 /// batch's rows an earlier statement of the transaction inserted (those up to
 /// a drop) — and each pool's value before and after (see [`audit_cte`]).
 pub async fn write(
@@ -48,11 +52,11 @@ pub async fn write(
     rows: &[NewContribution],
     cycles: &[CycleUpdate],
     transfers: &[Transfer],
-    earlier: &[i64],
+    earlier: &Written,
     pools: &[PoolChange],
 ) -> Result<Result<Vec<i64>, Refused>, sqlx::Error> {
     let transfers = ledger::consolidate(transfers);
-    let (rows_at, cycles_at, posting_at, count_at, audit_at) = (1, 16, 26, 31, 32);
+    let (rows_at, cycles_at, posting_at, count_at, audit_at) = (1, 16, 26, 33, 34);
     let sql = format!(
         "with {}, {}, {},
          verdict as (
@@ -63,16 +67,11 @@ pub async fn write(
                      then cekpot_abort('CK002', 'an idempotency key of the batch is stored already')
                  else 0 end as ok),
          {}
-         select (select ok from verdict),
-                array(select i.id from input
-                        join inserted i on i.jackpot_id = input.jackpot_id
-                                       and i.idempotency_key = input.idempotency_key
-                       order by input.position),
-                (select count(*) from audited)",
+         select (select ok from verdict), array({INSERTED_IDS}), (select count(*) from audited)",
         contributions::insert_ctes(rows_at),
         jackpots::update_cycles_cte(cycles_at),
         ledger::posting_ctes(posting_at),
-        audit_cte(audit_at, rows_at + 14),
+        audit_cte(audit_at, rows_at + 14, true),
     );
     let (rows, cycle_columns, posting) =
         (ContributionColumns::of(batch_id, rows), CycleColumns::of(cycles), Posting::of(&transfers));
@@ -81,17 +80,145 @@ pub async fn write(
         .bind_as(cycle_columns.bind_as(rows.bind_as(query)))
         .bind(cycles.len() as i64)
         .bind(sqlx::types::Json(pools))
-        .bind(earlier);
-    match query.fetch_one(conn).await {
+        .bind(&earlier.ids)
+        .bind(&earlier.key_ids)
+        .bind(&earlier.request_ids)
+        .bind(0_i64)
+        .bind(0_i64);
+    match refusal(query.fetch_one(conn).await)? {
         Ok((_, ids, audited)) => {
-            let expected = i64::from(!ids.is_empty() || !earlier.is_empty());
-            if audited != expected {
-                return Err(sqlx::Error::Protocol(format!(
-                    "{audited} audit records for a batch, not {expected}"
-                )));
-            }
+            expect_audited(audited, !ids.is_empty() || !earlier.ids.is_empty())?;
             Ok(Ok(ids))
         }
+        Err(refused) => Ok(Err(refused)),
+    }
+}
+
+/// The ids [`contributions::insert_ctes`] inserted, in input order.
+const INSERTED_IDS: &str = "select i.id from input
+      join inserted i on i.jackpot_id = input.jackpot_id and i.idempotency_key = input.idempotency_key
+     order by input.position";
+
+/// Contribution rows a batch wrote before its last statement, for that
+/// statement's audit record: their ids, key ids and request ids, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    pub ids: Vec<i64>,
+    pub key_ids: Vec<Option<String>>,
+    pub request_ids: Vec<Option<String>>,
+}
+
+impl Written {
+    /// Adds `rows`, inserted with `ids`.
+    pub fn add(&mut self, ids: &[i64], rows: &[NewContribution]) {
+        self.ids.extend_from_slice(ids);
+        self.key_ids.extend(rows.iter().map(|r| r.key_id.clone()));
+        self.request_ids.extend(rows.iter().map(|r| r.request_id.clone()));
+    }
+}
+
+/// What [`write_rows`] wrote, for [`write_pools`] to record.
+pub struct RowsWritten {
+    /// The contribution rows' ids, in the order given.
+    pub ids: Vec<i64>,
+    pub transfers: i64,
+    pub accounts: i64,
+}
+
+/// A batch's write in two statements, for a transaction that holds other
+/// rows' locks already (a spin batch's players and wallets): first this one,
+/// the contribution rows and the posting's first part (the transfers, and
+/// the balances of accounts no other transaction moves meanwhile — see
+/// [`Posting::split`]); last, just before the commit, [`write_pools`]. The
+/// rows shared with every other batch are so locked only for the second
+/// statement and the commit. Refuses [`Refused::KeyStored`] as [`write`] does.
+pub async fn write_rows(
+    conn: &mut PgConnection,
+    batch_id: i64,
+    rows: &[NewContribution],
+    posting: &Posting,
+) -> Result<Result<RowsWritten, Refused>, sqlx::Error> {
+    let sql = format!(
+        "with {}, {},
+         verdict as (
+             select case
+                 when (select count(*) from inserted) <> (select count(*) from input)
+                     then cekpot_abort('CK002', 'an idempotency key of the batch is stored already')
+                 else 0 end as ok)
+         select (select ok from verdict), array({INSERTED_IDS}), (select count(*) from posted),
+                (select count(*) from balances)",
+        contributions::insert_ctes(1),
+        ledger::posting_ctes(16),
+    );
+    let rows = ContributionColumns::of(batch_id, rows);
+    let query = posting.bind_as(rows.bind_as(sqlx::query_as::<_, (i64, Vec<i64>, i64, i64)>(&sql)));
+    Ok(refusal(query.fetch_one(conn).await)?.map(|(_, ids, transfers, accounts)| RowsWritten {
+        ids,
+        transfers,
+        accounts,
+    }))
+}
+
+/// The second statement of a batch written in two (see [`write_rows`]): the
+/// cycles' new values and meters, the posting's second part, and the batch's
+/// audit record, which names the rows `written` holds. Refuses
+/// [`Refused::PoolChanged`] as [`write`] does.
+pub async fn write_pools(
+    conn: &mut PgConnection,
+    batch_id: i64,
+    cycles: &[CycleUpdate],
+    posting: &Posting,
+    written: &Written,
+    posted: &RowsWritten,
+    pools: &[PoolChange],
+) -> Result<Result<(), Refused>, sqlx::Error> {
+    // The open cycles' locks first, in a statement of their own. It waits
+    // for the transactions moving them now, and the statement below, whose
+    // snapshot is taken when it starts, then reads the cycles as the last of
+    // those left them: a row a statement's snapshot shows at another value
+    // than the one it checks for is skipped, not waited for.
+    let jackpot_ids: Vec<&str> = cycles.iter().map(|c| c.jackpot_id.as_str()).collect();
+    sqlx::query(
+        "select 1 from jackpot_cycles where jackpot_id = any($1) and closed_at is null
+          order by jackpot_id for no key update",
+    )
+    .bind(&jackpot_ids)
+    .execute(&mut *conn)
+    .await?;
+    let sql = format!(
+        "with {}, {},
+         verdict as (
+             select case
+                 when (select count(*) from cycles) <> $18
+                     then cekpot_abort('CK001', 'a pool changed since the batch read it')
+                 else 0 end as ok),
+         {}
+         select (select ok from verdict), (select count(*) from audited)",
+        jackpots::update_cycles_cte(1),
+        ledger::posting_ctes(11),
+        audit_cte(19, 25, false),
+    );
+    let cycle_columns = CycleColumns::of(cycles);
+    let query = posting
+        .bind_as(cycle_columns.bind_as(sqlx::query_as::<_, (i64, i64)>(&sql)))
+        .bind(cycles.len() as i64)
+        .bind(sqlx::types::Json(pools))
+        .bind(&written.ids)
+        .bind(&written.key_ids)
+        .bind(&written.request_ids)
+        .bind(posted.transfers)
+        .bind(posted.accounts)
+        .bind(batch_id);
+    match refusal(query.fetch_one(conn).await)? {
+        Ok((_, audited)) => expect_audited(audited, !written.ids.is_empty()).map(Ok),
+        Err(refused) => Ok(Err(refused)),
+    }
+}
+
+/// A statement's answer, or how it refused itself.
+fn refusal<T>(answer: Result<T, sqlx::Error>) -> Result<Result<T, Refused>, sqlx::Error> {
+    match answer {
+        Ok(answer) => Ok(Ok(answer)),
         Err(error) => match error.as_database_error().and_then(|e| e.code()).as_deref() {
             Some("CK001") => Ok(Err(Refused::PoolChanged)),
             Some("CK002") => Ok(Err(Refused::KeyStored)),
@@ -100,24 +227,43 @@ pub async fn write(
     }
 }
 
+fn expect_audited(audited: i64, expected: bool) -> Result<(), sqlx::Error> {
+    if audited != i64::from(expected) {
+        return Err(sqlx::Error::Protocol(format!(
+            "{audited} audit records for a batch, not {}",
+            i64::from(expected)
+        )));
+    }
+    Ok(())
+}
+
 /// The CTE `audited`, which appends the batch's audit record once everything
 /// else of the statement has run — its arguments read every other CTE, so the
 /// chain's head is the statement's last lock. Parameters: `$first` the pools
-/// (JSON), `$first + 1` the ids of the rows earlier statements inserted,
-/// `$batch` the batch id. Nothing is appended for a batch that wrote no
-/// contribution. The earlier rows are read only when there are some (a
-/// batch with a drop): the `cardinality` test is a one-time filter, so the
-/// usual batch never scans the contributions table, whatever plan the
-/// statement was given while that table was small.
-fn audit_cte(first: usize, batch: usize) -> String {
-    let [pools, earlier] = [first, first + 1];
+/// (JSON), `$first + 1` to `$first + 3` the rows earlier statements of the
+/// transaction inserted (a [`Written`]: ids, key ids, request ids), `$first +
+/// 4` and `$first + 5` the transfers and the accounts' balances earlier
+/// statements of the batch posted, `$batch` the batch id; the rows the
+/// statement itself inserted are read from its CTE `inserted` when
+/// `inserted_here`. Nothing is appended for a batch that wrote no
+/// contribution. The earlier rows come as parameters, never read back from
+/// the contributions table: a plan made while that table was small could
+/// scan all of it.
+fn audit_cte(first: usize, batch: usize, inserted_here: bool) -> String {
+    let [pools, ids, key_ids, request_ids, transfers_earlier, accounts_earlier] =
+        [first, first + 1, first + 2, first + 3, first + 4, first + 5];
+    let inserted = if inserted_here {
+        "union all
+             select 1, id, id, key_id, request_id from inserted"
+    } else {
+        ""
+    };
     format!(
         "written as (
-             select 0 as part, id as ord, id, key_id, request_id
-               from jackpot_contributions
-              where cardinality(${earlier}::bigint[]) > 0 and id = any(${earlier}::bigint[])
-             union all
-             select 1, id, id, key_id, request_id from inserted),
+             select 0 as part, ord, id, key_id, request_id
+               from unnest(${ids}::bigint[], ${key_ids}::text[], ${request_ids}::text[]) with ordinality
+                    as e(id, key_id, request_id, ord)
+             {inserted}),
          audited as (
              select cekpot_audit_append(
                         (select string_agg(distinct coalesce(key_id, '-'), ',' order by coalesce(key_id, '-')) from written),
@@ -131,8 +277,8 @@ fn audit_cte(first: usize, batch: usize) -> String {
                                                 from written),
                             'pools', ${pools}::jsonb,
                             'cyclesUpdated', (select count(*) from cycles),
-                            'accountsMoved', (select count(*) from balances),
-                            'transfers', (select count(*) from posted)))
+                            'accountsMoved', (select count(*) from balances) + ${accounts_earlier},
+                            'transfers', (select count(*) from posted) + ${transfers_earlier}))
               where exists (select 1 from written))"
     )
 }

@@ -224,29 +224,66 @@ pub fn consolidate(transfers: &[Transfer]) -> Vec<Transfer> {
     summed
 }
 
-/// The transfers of one posting as statement parameters: debits, credits,
-/// amounts, kinds, references.
-pub struct Posting<'a> {
+/// One posting as statement parameters: the transfers to record (debits,
+/// credits, amounts, kinds, references) and the balances to move (accounts in
+/// id order, each with its net delta).
+pub struct Posting {
     debits: Vec<i64>,
     credits: Vec<i64>,
     amounts: Vec<i64>,
     kinds: Vec<&'static str>,
-    references: Vec<&'a str>,
+    references: Vec<String>,
+    accounts: Vec<i64>,
+    deltas: Vec<i64>,
 }
 
-impl<'a> Posting<'a> {
+impl Posting {
     /// `transfers` as they will be posted: call [`consolidate`] first.
-    pub fn of(transfers: &'a [Transfer]) -> Posting<'a> {
+    pub fn of(transfers: &[Transfer]) -> Posting {
+        Posting::split(transfers, |_| true).0
+    }
+
+    /// `transfers` posted in two parts: the first records every transfer and
+    /// moves the balances of the accounts `first` picks; the second moves the
+    /// other balances and records nothing. Each part alone leaves the ledger
+    /// unbalanced, so both go in one transaction. A transaction so moves the
+    /// balances other transactions also move (a game's clearing account, the
+    /// pools) in its last statement, and holds their locks only from there to
+    /// its commit.
+    pub fn split(transfers: &[Transfer], first: impl Fn(i64) -> bool) -> (Posting, Posting) {
+        let mut deltas: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+        for transfer in transfers {
+            *deltas.entry(transfer.debit).or_default() -= transfer.amount.micros();
+            *deltas.entry(transfer.credit).or_default() += transfer.amount.micros();
+        }
+        let mut parts = [Posting::empty(), Posting::empty()];
+        for (account, delta) in deltas {
+            let part = &mut parts[usize::from(!first(account))];
+            part.accounts.push(account);
+            part.deltas.push(delta);
+        }
+        let [mut recorded, balances_only] = parts;
+        recorded.debits = transfers.iter().map(|t| t.debit).collect();
+        recorded.credits = transfers.iter().map(|t| t.credit).collect();
+        recorded.amounts = transfers.iter().map(|t| t.amount.micros()).collect();
+        recorded.kinds = transfers.iter().map(|t| t.kind.as_str()).collect();
+        recorded.references = transfers.iter().map(|t| t.reference.clone()).collect();
+        (recorded, balances_only)
+    }
+
+    fn empty() -> Posting {
         Posting {
-            debits: transfers.iter().map(|t| t.debit).collect(),
-            credits: transfers.iter().map(|t| t.credit).collect(),
-            amounts: transfers.iter().map(|t| t.amount.micros()).collect(),
-            kinds: transfers.iter().map(|t| t.kind.as_str()).collect(),
-            references: transfers.iter().map(|t| t.reference.as_str()).collect(),
+            debits: Vec::new(),
+            credits: Vec::new(),
+            amounts: Vec::new(),
+            kinds: Vec::new(),
+            references: Vec::new(),
+            accounts: Vec::new(),
+            deltas: Vec::new(),
         }
     }
 
-    /// Binds the five parameters [`posting_ctes`] numbers from its `first`.
+    /// Binds the seven parameters [`posting_ctes`] numbers from its `first`.
     pub fn bind_as<'q, O>(
         &'q self,
         query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
@@ -257,33 +294,29 @@ impl<'a> Posting<'a> {
             .bind(&self.amounts)
             .bind(&self.kinds)
             .bind(&self.references)
+            .bind(&self.accounts)
+            .bind(&self.deltas)
     }
 }
 
 /// The common table expressions that post a [`Posting`] bound at parameters
-/// `$first` to `$first + 4`: each account's balance moves by its net delta
+/// `$first` to `$first + 6`: each account's balance moves by its delta
 /// (accounts in id order), and the transfers are inserted. For use inside a
 /// larger statement, so a transaction's writes can go to the database at once.
 pub fn posting_ctes(first: usize) -> String {
-    let [debits, credits, amounts, kinds, references] = [first, first + 1, first + 2, first + 3, first + 4];
+    let [debits, credits, amounts, kinds, references, accounts, deltas] =
+        [first, first + 1, first + 2, first + 3, first + 4, first + 5, first + 6];
     format!(
-        "moves as (
-             select * from unnest(${debits}::bigint[], ${credits}::bigint[], ${amounts}::bigint[],
-                                  ${kinds}::text[], ${references}::text[])
-                      as m(debit, credit, amount, kind, reference)),
-         balances as (
+        "balances as (
              update ledger_accounts a set balance_micros = a.balance_micros + d.delta
-               from (select account_id, sum(delta)::bigint as delta
-                       from (select debit as account_id, -amount as delta from moves
-                             union all
-                             select credit, amount from moves) both_sides
-                      group by account_id
+               from (select * from unnest(${accounts}::bigint[], ${deltas}::bigint[]) as d(account_id, delta)
                       order by account_id) d
               where a.id = d.account_id
              returning a.id),
          posted as (
              insert into ledger_transfers (debit_account_id, credit_account_id, amount_micros, kind, reference)
-             select debit, credit, amount, kind, reference from moves
+             select * from unnest(${debits}::bigint[], ${credits}::bigint[], ${amounts}::bigint[],
+                                  ${kinds}::text[], ${references}::text[])
              returning id)"
     )
 }

@@ -51,23 +51,52 @@ pub async fn now(conn: &mut PgConnection) -> Result<DateTime<Utc>, sqlx::Error> 
     sqlx::query_scalar("select now()").fetch_one(conn).await
 }
 
+/// A player locked for a spin batch, with their active seed (if they have
+/// one) and their totals of the day.
+pub struct LockedPlayer {
+    pub player: PlayerState,
+    pub seed: Option<Seed>,
+    pub day: Day,
+}
+
 #[derive(sqlx::FromRow)]
 struct Locked {
     #[sqlx(flatten)]
     player: PlayerState,
     now: DateTime<Utc>,
+    seed_id: Option<i64>,
+    server_seed: Option<String>,
+    server_seed_hash: Option<String>,
+    client_seed: Option<String>,
+    next_nonce: Option<i64>,
+    day_spins: Option<i64>,
+    day_bets_micros: Option<i64>,
+    day_wins_micros: Option<i64>,
+    day_deposits_micros: Option<i64>,
 }
 
-/// Locks the players (in id order) and answers them with the database's clock.
+/// Locks the players (in id order) and answers each with their active seed
+/// and their totals of today, in one statement, with the database's clock
+/// (today is its UTC date).
 pub async fn lock_players(
     conn: &mut PgConnection,
     ids: &[i64],
-) -> Result<(Vec<PlayerState>, DateTime<Utc>), sqlx::Error> {
+) -> Result<(Vec<LockedPlayer>, DateTime<Utc>), sqlx::Error> {
     if ids.is_empty() {
         return Ok((Vec::new(), now(conn).await?));
     }
+    let columns = PLAYER_COLUMNS.split(',').map(|c| format!("p.{}", c.trim())).collect::<Vec<_>>().join(", ");
     let rows: Vec<Locked> = sqlx::query_as(&format!(
-        "select {PLAYER_COLUMNS}, now() as now from players where id = any($1) order by id for update"
+        "select {columns}, now() as now,
+                s.id as seed_id, s.server_seed, s.server_seed_hash, s.client_seed, s.next_nonce,
+                d.spins as day_spins, d.bets_micros as day_bets_micros, d.wins_micros as day_wins_micros,
+                d.deposits_micros as day_deposits_micros
+           from players p
+           left join player_seeds s on s.player_id = p.id and s.revealed_at is null
+           left join player_days d on d.player_id = p.id and d.day = (now() at time zone 'UTC')::date
+          where p.id = any($1)
+          order by p.id
+            for update of p"
     ))
     .bind(ids)
     .fetch_all(&mut *conn)
@@ -76,7 +105,37 @@ pub async fn lock_players(
         Some(row) => row.now,
         None => now(conn).await?,
     };
-    Ok((rows.into_iter().map(|row| row.player).collect(), now))
+    let players = rows
+        .into_iter()
+        .map(|row| {
+            let seed =
+                match (row.seed_id, row.server_seed, row.server_seed_hash, row.client_seed, row.next_nonce) {
+                    (
+                        Some(id),
+                        Some(server_seed),
+                        Some(server_seed_hash),
+                        Some(client_seed),
+                        Some(next_nonce),
+                    ) => Some(Seed {
+                        id,
+                        player_id: row.player.id,
+                        server_seed,
+                        server_seed_hash,
+                        client_seed,
+                        next_nonce,
+                    }),
+                    _ => None,
+                };
+            let day = Day {
+                spins: row.day_spins.unwrap_or_default(),
+                bets_micros: row.day_bets_micros.unwrap_or_default(),
+                wins_micros: row.day_wins_micros.unwrap_or_default(),
+                deposits_micros: row.day_deposits_micros.unwrap_or_default(),
+            };
+            LockedPlayer { player: row.player, seed, day }
+        })
+        .collect();
+    Ok((players, now))
 }
 
 pub async fn lock_player(conn: &mut PgConnection, id: i64) -> Result<Option<PlayerState>, sqlx::Error> {
@@ -200,23 +259,24 @@ pub async fn stored(
     player_ids: &[i64],
     keys: &[&str],
 ) -> Result<Vec<StoredSpin>, sqlx::Error> {
-    // Both columns as `= any`, an index lookup on (player_id, idempotency_key)
-    // (a join with the pairs unnested could be planned as a scan of every
-    // spin); the few rows that pair one player with another's key are dropped
-    // below.
+    // One index probe per (player, key) pair: the lateral subquery, which
+    // its `limit` keeps from being merged into a join, runs once per pair.
+    // (Both columns as `= any` would probe every player with every key; a
+    // join with the pairs unnested could be planned as a scan of every spin.)
     let rows: Vec<(i64, String, Vec<u8>, serde_json::Value)> = sqlx::query_as(
-        "select player_id, idempotency_key, request_hash, receipt
-           from spins where player_id = any($1) and idempotency_key = any($2)",
+        "select s.player_id, s.idempotency_key, s.request_hash, s.receipt
+           from unnest($1::bigint[], $2::text[]) as k(player_id, idempotency_key)
+          cross join lateral (
+                select player_id, idempotency_key, request_hash, receipt from spins
+                 where player_id = k.player_id and idempotency_key = k.idempotency_key
+                 limit 1) s",
     )
     .bind(player_ids)
     .bind(keys)
     .fetch_all(conn)
     .await?;
-    let asked: std::collections::HashSet<(i64, &str)> =
-        player_ids.iter().copied().zip(keys.iter().copied()).collect();
     Ok(rows
         .into_iter()
-        .filter(|(player_id, key, _, _)| asked.contains(&(*player_id, key.as_str())))
         .map(|(player_id, idempotency_key, request_hash, receipt)| StoredSpin {
             player_id,
             idempotency_key,

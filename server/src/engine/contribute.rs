@@ -10,10 +10,10 @@ use super::cycle::{award_cycle, Books, Winner};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
 use crate::audit::{self, Entry};
 use crate::db::awards;
-use crate::db::batches::{self, PoolChange, Refused};
+use crate::db::batches::{self, PoolChange, Refused, RowsWritten, Written};
 use crate::db::contributions::{self, NewContribution, StoredContribution};
 use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, LockedJackpot, OpenCycle};
-use crate::db::ledger::{AccountKind, Accounts, Transfer, TransferKind};
+use crate::db::ledger::{AccountKind, Accounts, Posting, Transfer, TransferKind};
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
 
@@ -94,6 +94,20 @@ pub async fn apply_batch(
     footing: Footing<'_>,
     extra: &[Transfer],
 ) -> Result<BatchDone, BatchAbort> {
+    plan_batch(conn, accounts, batch_id, requests, footing).await?.write(conn, extra).await
+}
+
+/// Walks the batch as [`apply_batch`] does and stops before its write: from
+/// [`Footing::Cached`] nothing touches the database (but to learn an account's
+/// id the first time). A drop's rows and award are written during the walk,
+/// which only the locked footing takes that far.
+pub async fn plan_batch<'r>(
+    conn: &mut PgConnection,
+    accounts: &Accounts,
+    batch_id: i64,
+    requests: &'r [ContributionRequest],
+    footing: Footing<'_>,
+) -> Result<Planned<'r>, BatchAbort> {
     let mut ids: Vec<&str> = requests.iter().map(|r| r.jackpot_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -145,20 +159,14 @@ pub async fn apply_batch(
             Err(error) => results[index] = Some(Err(error)),
         }
     }
-    if runs.is_empty() {
-        crate::db::ledger::post(conn, extra).await?;
-        let outcomes = finish(results, repeats);
-        return Ok(BatchDone { outcomes, jackpots: locked.into_values().collect() });
-    }
-
     let mut batch = Batch {
         id: batch_id,
         requests,
-        fingerprints: &fingerprints,
+        fingerprints,
         cached,
         results,
         pending: Vec::new(),
-        earlier: Vec::new(),
+        earlier: Written::default(),
         closed: Vec::new(),
         transfers: Vec::new(),
         cycle_updates: Vec::new(),
@@ -189,24 +197,118 @@ pub async fn apply_batch(
         left.push(LockedJackpot { jackpot, cycle, games });
     }
     left.extend(locked.into_values());
-    let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
-    let mut pools = std::mem::take(&mut batch.closed);
-    pools.extend(batch.cycle_updates.iter().map(|c| PoolChange {
-        jackpot_id: c.jackpot_id.clone(),
-        cycle: c.cycle_number,
-        before_micros: c.expected_value.map(Amount::micros),
-        after_micros: c.value.micros(),
-        closed: false,
-    }));
-    batch.transfers.extend_from_slice(extra);
-    let ids =
-        batches::write(conn, batch.id, &rows, &batch.cycle_updates, &batch.transfers, &batch.earlier, &pools)
-            .await??;
-    batch.record(indexes, &rows, ids.into_iter().map(Some).collect())?;
-    // The awards' records follow the batch's: the statement above locked the
-    // chain's head last, and nothing else is locked after it.
-    audit::append(conn, &batch.audit).await?;
-    Ok(BatchDone { outcomes: finish(batch.results, repeats), jackpots: left })
+    Ok(Planned { batch, repeats, jackpots: left })
+}
+
+/// A batch walked, its outcomes decided and its final write not sent yet.
+pub struct Planned<'r> {
+    batch: Batch<'r>,
+    repeats: Vec<(usize, usize)>,
+    jackpots: Vec<LockedJackpot>,
+}
+
+/// A batch whose rows are written and whose pools are not (see
+/// [`Planned::write_rows`]).
+pub struct RowsDone {
+    /// The requests' outcomes, in order, as the commit will make them.
+    pub outcomes: Vec<Outcome>,
+    pools: Option<PoolsLeft>,
+}
+
+/// The second statement of a batch written in two, and the award records
+/// that follow it.
+struct PoolsLeft {
+    batch_id: i64,
+    cycles: Vec<CycleUpdate>,
+    posting: Posting,
+    written: Written,
+    posted: RowsWritten,
+    pools: Vec<PoolChange>,
+    audit: Vec<Entry>,
+}
+
+impl<'r> Planned<'r> {
+    /// The jackpots as the batch leaves them: the footing of the next batch.
+    pub fn jackpots(&self) -> &[LockedJackpot] {
+        &self.jackpots
+    }
+
+    /// Writes the batch in one statement (and its awards' audit records).
+    pub async fn write(self, conn: &mut PgConnection, extra: &[Transfer]) -> Result<BatchDone, BatchAbort> {
+        let Planned { mut batch, repeats, jackpots } = self;
+        if batch.cycle_updates.is_empty() {
+            // No request reached a pool.
+            crate::db::ledger::post(conn, extra).await?;
+            return Ok(BatchDone { outcomes: finish(batch.results, repeats), jackpots });
+        }
+        let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
+        let pools = batch.pool_changes();
+        batch.transfers.extend_from_slice(extra);
+        let ids = batches::write(
+            conn,
+            batch.id,
+            &rows,
+            &batch.cycle_updates,
+            &batch.transfers,
+            &batch.earlier,
+            &pools,
+        )
+        .await??;
+        batch.record(indexes, &rows, ids.into_iter().map(Some).collect())?;
+        // The awards' records follow the batch's: the statement above locked the
+        // chain's head last, and nothing else is locked after it.
+        audit::append(conn, &batch.audit).await?;
+        Ok(BatchDone { outcomes: finish(batch.results, repeats), jackpots })
+    }
+
+    /// Writes the batch in two statements (see [`batches::write_rows`]) and
+    /// sends the first: the rows, the transfers and the balances of the
+    /// accounts `own` picks — those the caller's transaction has locked
+    /// already. The second goes with [`RowsDone::write_pools`], last.
+    pub async fn write_rows(
+        self,
+        conn: &mut PgConnection,
+        extra: &[Transfer],
+        own: impl Fn(i64) -> bool,
+    ) -> Result<RowsDone, BatchAbort> {
+        let Planned { mut batch, repeats, jackpots: _ } = self;
+        batch.transfers.extend_from_slice(extra);
+        let transfers = crate::db::ledger::consolidate(&batch.transfers);
+        if batch.cycle_updates.is_empty() {
+            crate::db::ledger::post(conn, &transfers).await?;
+            return Ok(RowsDone { outcomes: finish(batch.results, repeats), pools: None });
+        }
+        let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
+        let (first, second) = Posting::split(&transfers, own);
+        let posted = batches::write_rows(conn, batch.id, &rows, &first).await??;
+        batch.record(indexes, &rows, posted.ids.iter().copied().map(Some).collect())?;
+        // After any rows a drop had the walk insert, as in one statement.
+        let mut written = std::mem::take(&mut batch.earlier);
+        written.add(&posted.ids, &rows);
+        let pools = PoolsLeft {
+            batch_id: batch.id,
+            pools: batch.pool_changes(),
+            cycles: std::mem::take(&mut batch.cycle_updates),
+            posting: second,
+            written,
+            posted,
+            audit: std::mem::take(&mut batch.audit),
+        };
+        Ok(RowsDone { outcomes: finish(batch.results, repeats), pools: Some(pools) })
+    }
+}
+
+impl RowsDone {
+    /// The second statement: the cycles (checked to be as the batch was
+    /// computed from: [`BatchAbort::NeedsLock`] otherwise), the other
+    /// balances and the batch's audit record; then any award's records.
+    pub async fn write_pools(self, conn: &mut PgConnection) -> Result<(), BatchAbort> {
+        let Some(left) = self.pools else { return Ok(()) };
+        let (cycles, posting, written, posted) = (&left.cycles, &left.posting, &left.written, &left.posted);
+        batches::write_pools(conn, left.batch_id, cycles, posting, written, posted, &left.pools).await??;
+        audit::append(conn, &left.audit).await?;
+        Ok(())
+    }
 }
 
 fn finish(mut results: Vec<Option<Outcome>>, repeats: Vec<(usize, usize)>) -> Vec<Outcome> {
@@ -287,14 +389,14 @@ fn stored_receipt(id: i64, row: &NewContribution, award: Option<AwardReceipt>) -
 struct Batch<'a> {
     id: i64,
     requests: &'a [ContributionRequest],
-    fingerprints: &'a [Vec<u8>],
+    fingerprints: Vec<Vec<u8>>,
     /// Computed from [`Footing::Cached`]: refusals and drops need the lock.
     cached: bool,
     results: Vec<Option<Outcome>>,
     /// Accepted contributions not inserted yet, with their request's index.
     pending: Vec<(usize, NewContribution)>,
     /// Ids of the contributions inserted before the final write (up to a drop).
-    earlier: Vec<i64>,
+    earlier: Written,
     /// Cycles the batch closed by a drop: from their value before the batch
     /// to the awarded amount.
     closed: Vec<PoolChange>,
@@ -305,12 +407,25 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// Each pool the batch moved: the cycles it closed and those it leaves open.
+    fn pool_changes(&self) -> Vec<PoolChange> {
+        let mut pools = self.closed.clone();
+        pools.extend(self.cycle_updates.iter().map(|c| PoolChange {
+            jackpot_id: c.jackpot_id.clone(),
+            cycle: c.cycle_number,
+            before_micros: c.expected_value.map(Amount::micros),
+            after_micros: c.value.micros(),
+            closed: false,
+        }));
+        pools
+    }
+
     /// Inserts the pending contributions and records their receipts.
     async fn write_pending(&mut self, conn: &mut PgConnection) -> Result<Vec<i64>, BatchAbort> {
         let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = self.pending.drain(..).unzip();
         let ids = contributions::insert_many(conn, self.id, &rows).await?;
         let ids = self.record(indexes, &rows, ids)?;
-        self.earlier.extend(&ids);
+        self.earlier.add(&ids, &rows);
         Ok(ids)
     }
 

@@ -6,6 +6,8 @@
 //! jackpot the spin carried past its drop point), and records the spin. Each
 //! player is locked for the transaction, so one player's spins are decided one
 //! after another however many arrive at once.
+//! How batches reach the jackpots without queueing on their locks: see
+//! [`Chain`].
 
 use std::collections::HashMap;
 
@@ -16,12 +18,13 @@ use domain::seeds;
 use sqlx::PgPool;
 
 use super::batcher::{BatchLimits, Batcher, Write};
-use super::contribute::{apply_batch, Footing, KeyCheck};
+use super::contribute::{plan_batch, BatchAbort, Footing, KeyCheck, Planned, RowsDone};
 use super::{fingerprint, ContributionRequest, EngineFailure};
 use crate::audit::Actor;
 use crate::config::PlayerSettings;
+use crate::db::jackpots::LockedJackpot;
 use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
-use crate::db::spins::{self, Day, NewSpin, PlayerState, PlayerUpdate, Seed};
+use crate::db::spins::{self, Day, LockedPlayer, NewSpin, PlayerState, PlayerUpdate, Seed};
 use crate::db::SequenceIds;
 use crate::game::Game;
 
@@ -82,6 +85,7 @@ impl Spins {
             game: game.clone(),
             players,
             fed: Default::default(),
+            chain: Default::default(),
         };
         Spins { batcher: Batcher::start(writer, limits), game }
     }
@@ -113,6 +117,55 @@ pub struct SpinWriter {
     players: PlayerSettings,
     /// The jackpots the slot feeds, and when they were read.
     fed: std::sync::Arc<std::sync::Mutex<Option<Fed>>>,
+    chain: std::sync::Arc<tokio::sync::Mutex<Chain>>,
+}
+
+/// Spin batches are computed from the jackpots as the batch planned before
+/// them leaves them, without locking the jackpots first: each batch locks its
+/// players, plans its contributions from the chain's jackpots, and writes
+/// everything but the pools; then, in planning order and just before its
+/// commit, one statement moves the pools (and the slot's clearing account),
+/// checking each is at the value the batch was computed from. That statement
+/// waits for the batch before to commit; the jackpots' rows are held only
+/// from there to the commit, while the batches behind do their other work. A
+/// batch whose pools turn out otherwise (a provider's contributions, an
+/// award, a configuration change, a batch before it that failed) or that
+/// needs what only the locked path does (a drop, a refusal) runs again,
+/// locking the jackpots first; so does a batch with nothing to plan from.
+#[derive(Default)]
+struct Chain {
+    /// The jackpots as the last batch planned (or committed, if locked)
+    /// leaves them; empty after a failure.
+    known: HashMap<String, LockedJackpot>,
+    /// Closed (its sender dropped) once the last batch planned has moved its
+    /// pools or failed.
+    last: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+/// A chained batch's place in line for moving the pools.
+struct Turn {
+    before: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Dropped when this batch's pools are moved (or it failed).
+    _done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Turn {
+    /// Waits until the batch planned before this one has moved its pools.
+    async fn come(&mut self) {
+        if let Some(before) = self.before.take() {
+            // An error is the sender dropped: the turn has come all the same.
+            let _ = before.await;
+        }
+    }
+}
+
+/// How a spin batch reaches the jackpots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// From the chain (see [`Chain`]).
+    Chained,
+    /// Locking the jackpots first.
+    Locked,
 }
 
 /// When the jackpots the slot feeds were read, and their ids.
@@ -138,21 +191,51 @@ impl Write for SpinWriter {
         }
         let batch_id = self.batch_ids.next().await?;
         let spin_ids = self.spin_ids.take(requests.len()).await?;
+        let mut path = Path::Chained;
         let mut attempt = 1;
         loop {
+            // Whether the batch left its jackpots in the chain, for the
+            // batches behind to be computed from.
+            let mut predicted = false;
             let result = async {
                 let mut tx = self.db.begin().await?;
-                let outcomes = self.apply(&mut tx, batch_id, &spin_ids, requests, &wallets, clearing).await?;
+                let outcomes = self
+                    .apply(&mut tx, batch_id, &spin_ids, requests, &wallets, clearing, path, &mut predicted)
+                    .await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(outcomes)
+                Ok::<_, BatchAbort>(outcomes)
             }
             .await;
+            let label = if path == Path::Chained { "chained" } else { "locked" };
             match result {
-                Err(error) if attempt < 3 && crate::db::is_retryable(&error) => {
-                    tracing::warn!(%error, attempt, "spin transaction aborted; running it again");
-                    attempt += 1;
+                Ok(outcomes) => {
+                    metrics::counter!("cekpot_spin_batches_total", "path" => label).increment(1);
+                    return Ok(outcomes);
                 }
-                other => return other,
+                Err(abort) => {
+                    if predicted {
+                        // What the batches behind were computed from will
+                        // not be: they run again, locked, and the chain
+                        // starts anew from the first of them.
+                        self.chain.lock().await.known.clear();
+                    }
+                    match abort {
+                        BatchAbort::NeedsLock if path == Path::Chained => {
+                            metrics::counter!("cekpot_spin_batches_relocked_total").increment(1);
+                            path = Path::Locked;
+                        }
+                        BatchAbort::Storage(error) if attempt < 3 && crate::db::is_retryable(&error) => {
+                            tracing::warn!(%error, attempt, "spin transaction aborted; running it again");
+                            attempt += 1;
+                        }
+                        BatchAbort::Storage(error) => return Err(error),
+                        other => {
+                            return Err(sqlx::Error::Protocol(format!(
+                                "a spin batch's contributions aborted: {other:?}"
+                            )))
+                        }
+                    }
+                }
             }
         }
     }
@@ -186,6 +269,43 @@ impl SpinWriter {
         Ok(ids)
     }
 
+    /// Plans a batch and takes the next turn: chained, from the chain's
+    /// jackpots; locked, once the batch before has moved its pools, from the
+    /// jackpots locked (which waits for that batch's commit). Either way the
+    /// batch leaves its jackpots in the chain.
+    async fn plan<'r>(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        batch_id: i64,
+        contributions: &'r [ContributionRequest],
+        path: Path,
+        predicted: &mut bool,
+    ) -> Result<(Planned<'r>, Turn), BatchAbort> {
+        let mut chain = self.chain.lock().await;
+        let (done, next) = tokio::sync::oneshot::channel();
+        let planned = match path {
+            Path::Chained if chain.known.is_empty() => return Err(BatchAbort::NeedsLock),
+            Path::Chained => {
+                let footing = Footing::Cached(&chain.known);
+                let planned = plan_batch(conn, &self.accounts, batch_id, contributions, footing).await?;
+                let before = chain.last.replace(next);
+                (planned, Turn { before, _done: done })
+            }
+            Path::Locked => {
+                let mut turn = Turn { before: chain.last.replace(next), _done: done };
+                turn.come().await;
+                let footing = Footing::Locked(KeyCheck::AssumeNew);
+                (plan_batch(conn, &self.accounts, batch_id, contributions, footing).await?, turn)
+            }
+        };
+        for jackpot in planned.0.jackpots() {
+            chain.known.insert(jackpot.jackpot.id.clone(), jackpot.clone());
+        }
+        *predicted = true;
+        Ok(planned)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -194,21 +314,26 @@ impl SpinWriter {
         requests: &[SpinRequest],
         wallets: &HashMap<i64, i64>,
         clearing: i64,
-    ) -> Result<Vec<SpinOutcome>, sqlx::Error> {
+        path: Path,
+        predicted: &mut bool,
+    ) -> Result<Vec<SpinOutcome>, BatchAbort> {
         let slot = &self.game.slot;
         let currency = self.game.currency;
         let mut player_ids: Vec<i64> = requests.iter().map(|r| r.player_id).collect();
         player_ids.sort_unstable();
         player_ids.dedup();
         let (locked, now) = spins::lock_players(conn, &player_ids).await?;
-        let mut players: HashMap<i64, PlayerState> = locked.into_iter().map(|p| (p.id, p)).collect();
-        let mut seeds: HashMap<i64, Seed> =
-            spins::active_seeds(conn, &player_ids).await?.into_iter().map(|s| (s.player_id, s)).collect();
-        for id in players.keys() {
-            if !seeds.contains_key(id) {
-                let seed = new_seed(conn, *id, None).await?;
-                seeds.insert(*id, seed);
-            }
+        let mut players: HashMap<i64, PlayerState> = HashMap::new();
+        let mut seeds: HashMap<i64, Seed> = HashMap::new();
+        let mut days: HashMap<i64, Day> = HashMap::new();
+        for LockedPlayer { player, seed, day } in locked {
+            let seed = match seed {
+                Some(seed) => seed,
+                None => new_seed(conn, player.id, None).await?,
+            };
+            seeds.insert(player.id, seed);
+            days.insert(player.id, day);
+            players.insert(player.id, player);
         }
         let mut wallet_ids: Vec<i64> = player_ids.iter().filter_map(|id| wallets.get(id).copied()).collect();
         wallet_ids.sort_unstable();
@@ -216,7 +341,6 @@ impl SpinWriter {
             spins::lock_balances(conn, &wallet_ids).await?.into_iter().collect();
         let mut balances = locked_balances.clone();
         let today = now.date_naive();
-        let mut days: HashMap<i64, Day> = spins::days(conn, &player_ids, today).await?.into_iter().collect();
         let keys: Vec<&str> = requests.iter().map(|r| r.idempotency_key.as_str()).collect();
         let ids: Vec<i64> = requests.iter().map(|r| r.player_id).collect();
         let stored: HashMap<(i64, String), (Vec<u8>, serde_json::Value)> = spins::stored(conn, &ids, &keys)
@@ -341,23 +465,25 @@ impl SpinWriter {
         let updates: Vec<PlayerUpdate> = updates.into_values().collect();
         let added: Vec<(i64, Day)> = added.into_iter().collect();
         spins::advance_players(conn, &updates, &nonces, &flags, today, &added).await?;
-        // The bets and wins are posted in the contributions' write statement:
-        // the slot's clearing account, which every spin moves, is then locked
-        // only from that statement to the commit.
+        // The bets and wins are posted with the contributions: the slot's
+        // clearing account, which every spin moves, is then locked only with
+        // the pools, from their statement to the commit.
+        let mut pools_left: Option<(RowsDone, Turn)> = None;
         let contributed = if contributions.is_empty() {
             ledger::post(conn, &transfers).await?;
             Vec::new()
         } else {
-            let footing = Footing::Locked(KeyCheck::AssumeNew);
-            apply_batch(conn, &self.accounts, batch_id, &contributions, footing, &transfers)
-                .await
-                .map_err(|abort| match abort {
-                    super::contribute::BatchAbort::Storage(error) => error,
-                    other => {
-                        sqlx::Error::Protocol(format!("a spin batch's contributions aborted: {other:?}"))
-                    }
-                })?
-                .outcomes
+            let (planned, turn) = self.plan(conn, batch_id, &contributions, path, predicted).await?;
+            if path == Path::Locked {
+                // The jackpots are locked already: one statement.
+                planned.write(conn, &transfers).await?.outcomes
+            } else {
+                let own = |account| wallet_ids.binary_search(&account).is_ok();
+                let rows = planned.write_rows(conn, &transfers, own).await?;
+                let outcomes = rows.outcomes.clone();
+                pools_left = Some((rows, turn));
+                outcomes
+            }
         };
 
         // Receipts, in arrival order: each wallet's balance after each spin
@@ -452,6 +578,10 @@ impl SpinWriter {
             results[spin.index] = Some(Ok(receipt));
         }
         spins::record(conn, &new_spins, today, &jackpot_wins.into_iter().collect::<Vec<_>>()).await?;
+        if let Some((rows, mut turn)) = pools_left {
+            turn.come().await;
+            rows.write_pools(conn).await?;
+        }
         for (index, first) in repeats {
             results[index] = results[first].clone();
         }

@@ -493,6 +493,175 @@ async fn a_spin_that_carries_a_pool_past_its_drop_point_pays_the_player(pool: Pg
     assert!(reconcile(&pool).await.mismatches.is_empty());
 }
 
+/// A pool only a provider's award drops, fed by the slot and by providers.
+fn provider_pot(id: &'static str) -> JackpotSpec {
+    JackpotSpec {
+        id,
+        trigger: TriggerMode::Provider,
+        seed: "100.00",
+        max: "1000000.00",
+        rate_ppm: 10_000,
+        reserve_ppm: 100_000,
+        min_bet: "0.10",
+    }
+}
+
+async fn open_value(pool: &PgPool, jackpot: &str) -> i64 {
+    scalar(
+        pool,
+        &format!(
+            "select value_micros from jackpot_cycles where jackpot_id = '{jackpot}' and closed_at is null"
+        ),
+    )
+    .await
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_spin_after_a_providers_contribution_counts_from_the_pool_as_it_now_is(pool: PgPool) {
+    let app = app_with(&pool, |s| s.demo.seed_jackpots = false).await;
+    create_jackpot(&pool, provider_pot("shared-pot")).await;
+    let player = sign_in(&app, 1020).await;
+    // A 1.00 bet puts 0.01 in: 0.009 in the pool, 0.001 in the reserve.
+    let mut expected = 100_000_000;
+    for round in 0..3 {
+        // The first spin of a round follows the provider's contribution,
+        // which the spins before it did not know of; the second follows a spin.
+        for n in 0..2 {
+            let (status, receipt) = spin(&app, &player, &format!("round-{round}-{n}"), "1.00").await;
+            assert_eq!(status, 200, "{receipt}");
+            expected += 9_000;
+            let contribution = &receipt["contributions"][0];
+            assert_eq!(contribution["jackpotId"], "shared-pot");
+            assert_eq!(micros(&contribution["value"]), expected, "round {round}, spin {n}");
+            assert_eq!(open_value(&pool, "shared-pot").await, expected);
+        }
+        let body = json!({ "gameId": "test-game", "playerId": "elsewhere", "betAmount": "10.00", "currency": "EUR" });
+        let (status, answer) =
+            crate::service::contribute(&app, "shared-pot", &format!("provider-{round}"), body).await;
+        assert_eq!(status, 200, "{answer}");
+        expected += 90_000;
+        assert_eq!(micros(&answer["value"]), expected);
+    }
+    assert_books_balance(&pool).await;
+    assert!(reconcile(&pool).await.mismatches.is_empty());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn many_players_spinning_while_a_provider_contributes_add_up_exactly(pool: PgPool) {
+    const PLAYERS: i64 = 24;
+    const SPINS: usize = 20;
+    const PROVIDED: usize = 200;
+    let app = app_with(&pool, |s| s.demo.seed_jackpots = false).await;
+    create_jackpot(&pool, provider_pot("shared-pot")).await;
+    // Must-drop between 1.00 and 3.00 at 5 %: the spins drop it again and again.
+    let storm = JackpotSpec {
+        id: "storm",
+        trigger: TriggerMode::MustDrop,
+        seed: "1.00",
+        max: "3.00",
+        rate_ppm: 50_000,
+        reserve_ppm: 100_000,
+        min_bet: "0.01",
+    };
+    create_jackpot(&pool, storm).await;
+    let mut players = Vec::new();
+    for n in 0..PLAYERS {
+        players.push(sign_in(&app, 1100 + n).await);
+    }
+    let url = app.url("/api/spin");
+    let mut tasks = Vec::new();
+    for player in &players {
+        let (client, url, token, id) = (app.client.clone(), url.clone(), player.token.clone(), player.id);
+        tasks.push(tokio::spawn(async move {
+            let mut receipts = Vec::new();
+            for n in 0..SPINS {
+                let (status, receipt) = spin_with(&client, &url, &token, &format!("{id}-{n}"), "1.00").await;
+                assert_eq!(status, 200, "{receipt}");
+                receipts.push(receipt);
+            }
+            (id, receipts)
+        }));
+    }
+    let provider = app.service("test-game");
+    let contributing = tokio::spawn(async move {
+        for n in 0..PROVIDED {
+            let jackpot = ["shared-pot", "storm"][n % 2];
+            let body = json!({ "gameId": "test-game", "playerId": "elsewhere", "betAmount": "1.00", "currency": "EUR" });
+            let path = format!("/jackpot/{jackpot}/contribute");
+            let response = provider.post(&path, &body, &format!("provided-{n}")).await.unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    });
+    let mut awarded = 0;
+    for task in tasks {
+        let (id, receipts) = task.await.unwrap();
+        // One player's spins are decided one after another: each receipt's
+        // balance is the one before moved by its net, and the last is the wallet's.
+        let mut balance = 1_000_000_000;
+        for receipt in &receipts {
+            balance += micros(&receipt["net"]);
+            assert_eq!(micros(&receipt["balance"]), balance, "{receipt}");
+            let spin_id = receipt["spinId"].as_i64().unwrap();
+            let stored: Vec<(String, i64, i64)> = sqlx::query_as(
+                "select jackpot_id, amount_micros, value_after_micros from jackpot_contributions
+                  where idempotency_key = $1 order by jackpot_id",
+            )
+            .bind(format!("spin:{spin_id}"))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            let answered: Vec<(String, i64, i64)> = receipt["contributions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (c["jackpotId"].as_str().unwrap().to_owned(), micros(&c["amount"]), micros(&c["value"]))
+                })
+                .collect();
+            assert_eq!(answered, stored, "spin {spin_id}");
+            awarded += receipt["jackpotAwards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| micros(&a["amount"]))
+                .sum::<i64>();
+        }
+        let player = players.iter().find(|p| p.id == id).unwrap();
+        assert_eq!(micros(&get(&app, player, "/api/wallet").await.1["balance"]), balance);
+    }
+    contributing.await.unwrap();
+    assert_eq!(scalar(&pool, "select count(*) from spins").await, PLAYERS * SPINS as i64);
+    assert_eq!(
+        scalar(&pool, "select count(*) from jackpot_contributions").await,
+        PLAYERS * SPINS as i64 * 2 + PROVIDED as i64
+    );
+    // Every pool holds its seeds and shares less what it paid.
+    for jackpot in ["shared-pot", "storm"] {
+        let (seeds, shares, paid): (i64, i64, i64) = sqlx::query_as(
+            "select (select sum(seed_micros) from jackpot_cycles where jackpot_id = $1)::bigint,
+                    (select sum(pool_share_micros - overflow_micros) from jackpot_contributions
+                      where jackpot_id = $1)::bigint,
+                    (select coalesce(sum(awarded_amount_micros), 0) from jackpot_awards where jackpot_id = $1)::bigint",
+        )
+        .bind(jackpot)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(seeds + shares, paid + open_value(&pool, jackpot).await, "{jackpot}");
+    }
+    let storm_awards = scalar(&pool, "select count(*) from jackpot_awards where jackpot_id = 'storm'").await;
+    assert!(storm_awards > 5, "the storm pool dropped {storm_awards} times");
+    let to_players = scalar(
+        &pool,
+        "select coalesce(sum(awarded_amount_micros), 0)::bigint from jackpot_awards where player_id <> 'elsewhere'",
+    )
+    .await;
+    assert_eq!(awarded, to_players, "every award a spin won is on its receipt");
+    assert_books_balance(&pool).await;
+    assert!(reconcile(&pool).await.mismatches.is_empty());
+    crate::audit::assert_trail_covers_every_contribution(&pool).await;
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn the_wallet_history_pages_through_every_transfer_once(pool: PgPool) {
     let app = app_with(&pool, |_| {}).await;
