@@ -3,14 +3,13 @@
 
 use std::collections::HashMap;
 
-use domain::jackpot::TriggerMode;
 use domain::money::Amount;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use crate::helpers::{free_port, service_client, spawn_app, start_server_binary, wait_until_serving};
-use crate::service::{assert_books_balance, create_jackpot, JackpotSpec};
+use crate::service::{assert_books_balance, create_jackpot};
 
 const CLIENTS: usize = 32;
 const CONTRIBUTIONS: usize = 10_000;
@@ -22,16 +21,7 @@ fn body(n: usize) -> Value {
 #[sqlx::test(migrations = "../migrations")]
 async fn ten_thousand_contributions_from_32_clients_on_two_instances_add_up_exactly(pool: PgPool) {
     let first = spawn_app(pool.clone()).await; // seeds the demo jackpots into the empty database
-    let storm = JackpotSpec {
-        id: "storm",
-        trigger: TriggerMode::MustDrop,
-        seed: "1.00",
-        max: "3.00",
-        rate_ppm: 50_000,
-        reserve_ppm: 100_000,
-        min_bet: "0.01",
-    };
-    create_jackpot(&pool, storm).await;
+    create_jackpot(&pool, crate::service::STORM).await;
     let second_pool = PgPoolOptions::new()
         .max_connections(8)
         .connect_with(pool.connect_options().as_ref().clone())

@@ -553,17 +553,7 @@ async fn many_players_spinning_while_a_provider_contributes_add_up_exactly(pool:
     const PROVIDED: usize = 200;
     let app = app_with(&pool, |s| s.demo.seed_jackpots = false).await;
     create_jackpot(&pool, provider_pot("shared-pot")).await;
-    // Must-drop between 1.00 and 3.00 at 5 %: the spins drop it again and again.
-    let storm = JackpotSpec {
-        id: "storm",
-        trigger: TriggerMode::MustDrop,
-        seed: "1.00",
-        max: "3.00",
-        rate_ppm: 50_000,
-        reserve_ppm: 100_000,
-        min_bet: "0.01",
-    };
-    create_jackpot(&pool, storm).await;
+    create_jackpot(&pool, crate::service::STORM).await;
     let mut players = Vec::new();
     for n in 0..PLAYERS {
         players.push(sign_in(&app, 1100 + n).await);

@@ -20,6 +20,18 @@ pub struct JackpotSpec {
     pub min_bet: &'static str,
 }
 
+/// Must-drop between 1.00 and 3.00 at 5 % (10 % of it to the reserve): bets
+/// of 1.00 drop it again and again.
+pub const STORM: JackpotSpec = JackpotSpec {
+    id: "storm",
+    trigger: TriggerMode::MustDrop,
+    seed: "1.00",
+    max: "3.00",
+    rate_ppm: 50_000,
+    reserve_ppm: 100_000,
+    min_bet: "0.01",
+};
+
 /// Creates a mega-tier EUR jackpot (every game feeds it) with its first cycle.
 pub async fn create_jackpot(pool: &PgPool, spec: JackpotSpec) {
     let rules = Rules::new(
