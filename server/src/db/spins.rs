@@ -51,52 +51,23 @@ pub async fn now(conn: &mut PgConnection) -> Result<DateTime<Utc>, sqlx::Error> 
     sqlx::query_scalar("select now()").fetch_one(conn).await
 }
 
-/// A player locked for a spin batch, with their active seed (if they have
-/// one) and their totals of the day.
-pub struct LockedPlayer {
-    pub player: PlayerState,
-    pub seed: Option<Seed>,
-    pub day: Day,
-}
-
 #[derive(sqlx::FromRow)]
 struct Locked {
     #[sqlx(flatten)]
     player: PlayerState,
     now: DateTime<Utc>,
-    seed_id: Option<i64>,
-    server_seed: Option<String>,
-    server_seed_hash: Option<String>,
-    client_seed: Option<String>,
-    next_nonce: Option<i64>,
-    day_spins: Option<i64>,
-    day_bets_micros: Option<i64>,
-    day_wins_micros: Option<i64>,
-    day_deposits_micros: Option<i64>,
 }
 
-/// Locks the players (in id order) and answers each with their active seed
-/// and their totals of today, in one statement, with the database's clock
-/// (today is its UTC date).
+/// Locks the players (in id order) and answers them with the database's clock.
 pub async fn lock_players(
     conn: &mut PgConnection,
     ids: &[i64],
-) -> Result<(Vec<LockedPlayer>, DateTime<Utc>), sqlx::Error> {
+) -> Result<(Vec<PlayerState>, DateTime<Utc>), sqlx::Error> {
     if ids.is_empty() {
         return Ok((Vec::new(), now(conn).await?));
     }
-    let columns = PLAYER_COLUMNS.split(',').map(|c| format!("p.{}", c.trim())).collect::<Vec<_>>().join(", ");
     let rows: Vec<Locked> = sqlx::query_as(&format!(
-        "select {columns}, now() as now,
-                s.id as seed_id, s.server_seed, s.server_seed_hash, s.client_seed, s.next_nonce,
-                d.spins as day_spins, d.bets_micros as day_bets_micros, d.wins_micros as day_wins_micros,
-                d.deposits_micros as day_deposits_micros
-           from players p
-           left join player_seeds s on s.player_id = p.id and s.revealed_at is null
-           left join player_days d on d.player_id = p.id and d.day = (now() at time zone 'UTC')::date
-          where p.id = any($1)
-          order by p.id
-            for update of p"
+        "select {PLAYER_COLUMNS}, now() as now from players where id = any($1) order by id for update"
     ))
     .bind(ids)
     .fetch_all(&mut *conn)
@@ -105,37 +76,7 @@ pub async fn lock_players(
         Some(row) => row.now,
         None => now(conn).await?,
     };
-    let players = rows
-        .into_iter()
-        .map(|row| {
-            let seed =
-                match (row.seed_id, row.server_seed, row.server_seed_hash, row.client_seed, row.next_nonce) {
-                    (
-                        Some(id),
-                        Some(server_seed),
-                        Some(server_seed_hash),
-                        Some(client_seed),
-                        Some(next_nonce),
-                    ) => Some(Seed {
-                        id,
-                        player_id: row.player.id,
-                        server_seed,
-                        server_seed_hash,
-                        client_seed,
-                        next_nonce,
-                    }),
-                    _ => None,
-                };
-            let day = Day {
-                spins: row.day_spins.unwrap_or_default(),
-                bets_micros: row.day_bets_micros.unwrap_or_default(),
-                wins_micros: row.day_wins_micros.unwrap_or_default(),
-                deposits_micros: row.day_deposits_micros.unwrap_or_default(),
-            };
-            LockedPlayer { player: row.player, seed, day }
-        })
-        .collect();
-    Ok((players, now))
+    Ok((rows.into_iter().map(|row| row.player).collect(), now))
 }
 
 pub async fn lock_player(conn: &mut PgConnection, id: i64) -> Result<Option<PlayerState>, sqlx::Error> {

@@ -395,7 +395,7 @@ struct Batch<'a> {
     results: Vec<Option<Outcome>>,
     /// Accepted contributions not inserted yet, with their request's index.
     pending: Vec<(usize, NewContribution)>,
-    /// Ids of the contributions inserted before the final write (up to a drop).
+    /// The contributions inserted before the final write (up to a drop).
     earlier: Written,
     /// Cycles the batch closed by a drop: from their value before the batch
     /// to the awarded amount.

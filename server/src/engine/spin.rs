@@ -24,7 +24,7 @@ use crate::audit::Actor;
 use crate::config::PlayerSettings;
 use crate::db::jackpots::LockedJackpot;
 use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
-use crate::db::spins::{self, Day, LockedPlayer, NewSpin, PlayerState, PlayerUpdate, Seed};
+use crate::db::spins::{self, Day, NewSpin, PlayerState, PlayerUpdate, Seed};
 use crate::db::SequenceIds;
 use crate::game::Game;
 
@@ -134,8 +134,8 @@ pub struct SpinWriter {
 /// locking the jackpots first; so does a batch with nothing to plan from.
 #[derive(Default)]
 struct Chain {
-    /// The jackpots as the last batch planned (or committed, if locked)
-    /// leaves them; empty after a failure.
+    /// The jackpots as the last batch planned leaves them; empty after a
+    /// batch that planned failed.
     known: HashMap<String, LockedJackpot>,
     /// Closed (its sender dropped) once the last batch planned has moved its
     /// pools or failed.
@@ -322,18 +322,18 @@ impl SpinWriter {
         let mut player_ids: Vec<i64> = requests.iter().map(|r| r.player_id).collect();
         player_ids.sort_unstable();
         player_ids.dedup();
+        // The players' seeds and totals are read in statements after the
+        // lock: a statement that waited for a lock still sees, in the other
+        // rows it reads, what was committed before it started.
         let (locked, now) = spins::lock_players(conn, &player_ids).await?;
-        let mut players: HashMap<i64, PlayerState> = HashMap::new();
-        let mut seeds: HashMap<i64, Seed> = HashMap::new();
-        let mut days: HashMap<i64, Day> = HashMap::new();
-        for LockedPlayer { player, seed, day } in locked {
-            let seed = match seed {
-                Some(seed) => seed,
-                None => new_seed(conn, player.id, None).await?,
-            };
-            seeds.insert(player.id, seed);
-            days.insert(player.id, day);
-            players.insert(player.id, player);
+        let mut players: HashMap<i64, PlayerState> = locked.into_iter().map(|p| (p.id, p)).collect();
+        let mut seeds: HashMap<i64, Seed> =
+            spins::active_seeds(conn, &player_ids).await?.into_iter().map(|s| (s.player_id, s)).collect();
+        for id in players.keys() {
+            if !seeds.contains_key(id) {
+                let seed = new_seed(conn, *id, None).await?;
+                seeds.insert(*id, seed);
+            }
         }
         let mut wallet_ids: Vec<i64> = player_ids.iter().filter_map(|id| wallets.get(id).copied()).collect();
         wallet_ids.sort_unstable();
@@ -341,6 +341,7 @@ impl SpinWriter {
             spins::lock_balances(conn, &wallet_ids).await?.into_iter().collect();
         let mut balances = locked_balances.clone();
         let today = now.date_naive();
+        let mut days: HashMap<i64, Day> = spins::days(conn, &player_ids, today).await?.into_iter().collect();
         let keys: Vec<&str> = requests.iter().map(|r| r.idempotency_key.as_str()).collect();
         let ids: Vec<i64> = requests.iter().map(|r| r.player_id).collect();
         let stored: HashMap<(i64, String), (Vec<u8>, serde_json::Value)> = spins::stored(conn, &ids, &keys)

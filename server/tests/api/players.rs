@@ -217,6 +217,42 @@ async fn two_hundred_concurrent_spins_with_a_balance_for_one_hundred_accept_exac
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn concurrent_spins_of_one_player_stop_exactly_at_the_daily_loss_limit(pool: PgPool) {
+    // Small batches, two in flight: batches of one player's spins wait for
+    // each other's commit, and each must then count the day's losses and use
+    // the nonces the one before committed.
+    let definition = slot_paying_nothing();
+    let app = app_with(&pool, |s| {
+        s.slot.definition = Some(definition.clone());
+        s.demo.seed_jackpots = false;
+        s.engine.batch_size_max = 4;
+    })
+    .await;
+    let player = sign_in(&app, 1004).await;
+    let (status, limits) =
+        send(&app, &player, reqwest::Method::PUT, "/api/limits", json!({ "dailyLossLimit": "10.00" })).await;
+    assert_eq!(status, 200, "{limits}");
+    let url = app.url("/api/spin");
+    let spins = (0..60).map(|i| {
+        let (client, url, token) = (app.client.clone(), url.clone(), player.token.clone());
+        tokio::spawn(async move { spin_with(&client, &url, &token, &format!("loss-{i}"), "1.00").await })
+    });
+    let mut accepted = 0;
+    for spin in spins {
+        let (status, body) = spin.await.unwrap();
+        match status {
+            200 => accepted += 1,
+            403 => assert_eq!(body["code"], "loss_limit_reached", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(accepted, 10);
+    assert_eq!(scalar(&pool, "select bets_micros from player_days").await, 10_000_000);
+    assert_eq!(scalar(&pool, "select count(distinct nonce) from spins").await, 10, "one nonce per spin");
+    std::fs::remove_file(definition).unwrap();
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn a_retried_spin_gets_its_first_answer_and_is_paid_once(pool: PgPool) {
     let app = app_with(&pool, |_| {}).await;
     let player = sign_in(&app, 1004).await;
