@@ -15,7 +15,9 @@
 
 use sqlx::PgConnection;
 
-use super::contributions::{self, ContributionColumns, NewContribution};
+// The ids come back as an array without `None`s: a statement that skipped a
+// stored key aborts itself (its verdict) before answering.
+use super::contributions::{self, ContributionColumns, NewContribution, INSERTED_IDS};
 use super::jackpots::{self, CycleColumns, CycleUpdate};
 use super::ledger::{self, Posting, Transfer};
 
@@ -93,11 +95,6 @@ pub async fn write(
         Err(refused) => Ok(Err(refused)),
     }
 }
-
-/// The ids [`contributions::insert_ctes`] inserted, in input order.
-const INSERTED_IDS: &str = "select i.id from input
-      join inserted i on i.jackpot_id = input.jackpot_id and i.idempotency_key = input.idempotency_key
-     order by input.position";
 
 /// Contribution rows a batch wrote before its last statement, for that
 /// statement's audit record: their ids, key ids and request ids, in order.

@@ -133,7 +133,7 @@ pub fn insert_ctes(first: usize) -> String {
 
 /// What follows [`insert_ctes`] to answer each row's id in input order, or
 /// `None` where the key was already stored.
-const INSERTED_IDS: &str = "select i.id from input
+pub(crate) const INSERTED_IDS: &str = "select i.id from input
       left join inserted i on i.jackpot_id = input.jackpot_id and i.idempotency_key = input.idempotency_key
      order by input.position";
 

@@ -207,13 +207,9 @@ pub struct Planned<'r> {
     jackpots: Vec<LockedJackpot>,
 }
 
-/// A batch whose rows are written and whose pools are not (see
-/// [`Planned::write_rows`]).
-pub struct RowsDone {
-    /// The requests' outcomes, in order, as the commit will make them.
-    pub outcomes: Vec<Outcome>,
-    pools: Option<PoolsLeft>,
-}
+/// What is left to write of a batch whose rows are written (see
+/// [`Planned::write_rows`]): nothing, when no request reached a pool.
+pub struct PoolsWrite(Option<PoolsLeft>);
 
 /// The second statement of a batch written in two, and the award records
 /// that follow it.
@@ -264,19 +260,20 @@ impl<'r> Planned<'r> {
     /// Writes the batch in two statements (see [`batches::write_rows`]) and
     /// sends the first: the rows, the transfers and the balances of the
     /// accounts `own` picks — those the caller's transaction has locked
-    /// already. The second goes with [`RowsDone::write_pools`], last.
+    /// already — and answers the outcomes, in order, as the commit will make
+    /// them. The second statement goes with [`PoolsWrite::write`], last.
     pub async fn write_rows(
         self,
         conn: &mut PgConnection,
         extra: &[Transfer],
         own: impl Fn(i64) -> bool,
-    ) -> Result<RowsDone, BatchAbort> {
+    ) -> Result<(Vec<Outcome>, PoolsWrite), BatchAbort> {
         let Planned { mut batch, repeats, jackpots: _ } = self;
         batch.transfers.extend_from_slice(extra);
         let transfers = crate::db::ledger::consolidate(&batch.transfers);
         if batch.cycle_updates.is_empty() {
             crate::db::ledger::post(conn, &transfers).await?;
-            return Ok(RowsDone { outcomes: finish(batch.results, repeats), pools: None });
+            return Ok((finish(batch.results, repeats), PoolsWrite(None)));
         }
         let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
         let (first, second) = Posting::split(&transfers, own);
@@ -294,16 +291,16 @@ impl<'r> Planned<'r> {
             posted,
             audit: std::mem::take(&mut batch.audit),
         };
-        Ok(RowsDone { outcomes: finish(batch.results, repeats), pools: Some(pools) })
+        Ok((finish(batch.results, repeats), PoolsWrite(Some(pools))))
     }
 }
 
-impl RowsDone {
+impl PoolsWrite {
     /// The second statement: the cycles (checked to be as the batch was
     /// computed from: [`BatchAbort::NeedsLock`] otherwise), the other
     /// balances and the batch's audit record; then any award's records.
-    pub async fn write_pools(self, conn: &mut PgConnection) -> Result<(), BatchAbort> {
-        let Some(left) = self.pools else { return Ok(()) };
+    pub async fn write(self, conn: &mut PgConnection) -> Result<(), BatchAbort> {
+        let Some(left) = self.0 else { return Ok(()) };
         let (cycles, posting, written, posted) = (&left.cycles, &left.posting, &left.written, &left.posted);
         batches::write_pools(conn, left.batch_id, cycles, posting, written, posted, &left.pools).await??;
         audit::append(conn, &left.audit).await?;

@@ -18,7 +18,7 @@ use domain::seeds;
 use sqlx::PgPool;
 
 use super::batcher::{BatchLimits, Batcher, Write};
-use super::contribute::{plan_batch, BatchAbort, Footing, KeyCheck, Planned, RowsDone};
+use super::contribute::{plan_batch, BatchAbort, Footing, KeyCheck, Planned, PoolsWrite};
 use super::{fingerprint, ContributionRequest, EngineFailure};
 use crate::audit::Actor;
 use crate::config::PlayerSettings;
@@ -469,7 +469,7 @@ impl SpinWriter {
         // The bets and wins are posted with the contributions: the slot's
         // clearing account, which every spin moves, is then locked only with
         // the pools, from their statement to the commit.
-        let mut pools_left: Option<(RowsDone, Turn)> = None;
+        let mut pools_left: Option<(PoolsWrite, Turn)> = None;
         let contributed = if contributions.is_empty() {
             ledger::post(conn, &transfers).await?;
             Vec::new()
@@ -480,9 +480,8 @@ impl SpinWriter {
                 planned.write(conn, &transfers).await?.outcomes
             } else {
                 let own = |account| wallet_ids.binary_search(&account).is_ok();
-                let rows = planned.write_rows(conn, &transfers, own).await?;
-                let outcomes = rows.outcomes.clone();
-                pools_left = Some((rows, turn));
+                let (outcomes, pools) = planned.write_rows(conn, &transfers, own).await?;
+                pools_left = Some((pools, turn));
                 outcomes
             }
         };
@@ -579,9 +578,9 @@ impl SpinWriter {
             results[spin.index] = Some(Ok(receipt));
         }
         spins::record(conn, &new_spins, today, &jackpot_wins.into_iter().collect::<Vec<_>>()).await?;
-        if let Some((rows, mut turn)) = pools_left {
+        if let Some((pools, mut turn)) = pools_left {
             turn.come().await;
-            rows.write_pools(conn).await?;
+            pools.write(conn).await?;
         }
         for (index, first) in repeats {
             results[index] = results[first].clone();
