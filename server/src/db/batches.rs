@@ -114,6 +114,30 @@ impl Written {
     }
 }
 
+type QueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
+
+/// The caller's own writes, sent in [`write_rows`]'s statement: one round
+/// trip fewer for a transaction that has rows of its own to write (a spin
+/// batch's players and spins).
+pub trait Rider {
+    /// Common table expressions, each `name as (…)` followed by a comma,
+    /// their parameters numbered from `$first`.
+    fn ctes(&self, first: usize) -> String;
+    /// Binds those parameters, in order.
+    fn bind_as<'q, O>(&'q self, query: QueryAs<'q, O>) -> QueryAs<'q, O>;
+}
+
+/// No writes of the caller's.
+impl Rider for () {
+    fn ctes(&self, _first: usize) -> String {
+        String::new()
+    }
+
+    fn bind_as<'q, O>(&'q self, query: QueryAs<'q, O>) -> QueryAs<'q, O> {
+        query
+    }
+}
+
 /// What [`write_rows`] wrote, for [`write_pools`] to record.
 pub struct RowsWritten {
     /// The contribution rows' ids, in the order given.
@@ -128,15 +152,17 @@ pub struct RowsWritten {
 /// the balances of accounts no other transaction moves meanwhile — see
 /// [`Posting::split`]); last, just before the commit, [`write_pools`]. The
 /// rows shared with every other batch are so locked only for the second
-/// statement and the commit. Refuses [`Refused::KeyStored`] as [`write`] does.
+/// statement and the commit. The `rider`'s writes go in the same statement.
+/// Refuses [`Refused::KeyStored`] as [`write`] does.
 pub async fn write_rows(
     conn: &mut PgConnection,
     batch_id: i64,
     rows: &[NewContribution],
     posting: &Posting,
+    rider: &impl Rider,
 ) -> Result<Result<RowsWritten, Refused>, sqlx::Error> {
     let sql = format!(
-        "with {}, {},
+        "with {}, {}, {}
          verdict as (
              select case
                  when (select count(*) from inserted) <> (select count(*) from input)
@@ -146,9 +172,11 @@ pub async fn write_rows(
                 (select count(*) from balances)",
         contributions::insert_ctes(1),
         ledger::posting_ctes(16),
+        rider.ctes(23),
     );
     let rows = ContributionColumns::of(batch_id, rows);
     let query = posting.bind_as(rows.bind_as(sqlx::query_as::<_, (i64, Vec<i64>, i64, i64)>(&sql)));
+    let query = rider.bind_as(query);
     Ok(refusal(query.fetch_one(conn).await)?.map(|(_, ids, transfers, accounts)| RowsWritten {
         ids,
         transfers,

@@ -139,17 +139,6 @@ pub async fn reveal_seed(conn: &mut PgConnection, player_id: i64) -> Result<Opti
     .await
 }
 
-/// Wallet balances, locked (in account id order).
-pub async fn lock_balances(
-    conn: &mut PgConnection,
-    accounts: &[i64],
-) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    sqlx::query_as("select id, balance_micros from ledger_accounts where id = any($1) order by id for update")
-        .bind(accounts)
-        .fetch_all(conn)
-        .await
-}
-
 /// One player's totals for one UTC day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct Day {
@@ -187,44 +176,104 @@ pub async fn days(
         .collect())
 }
 
-/// A spin stored under one of `keys`: its request hash and receipt.
-pub struct StoredSpin {
+/// What a spin batch reads of one (player, idempotency key) it was asked
+/// for, once it holds the players' locks: the player's active seed, their
+/// totals of the day, their wallet's balance (locked) and a spin stored
+/// already under the key. See [`read_locked`].
+#[derive(Debug, sqlx::FromRow)]
+pub struct LockedRead {
     pub player_id: i64,
     pub idempotency_key: String,
-    pub request_hash: Vec<u8>,
-    pub receipt: serde_json::Value,
+    seed_id: Option<i64>,
+    server_seed: Option<String>,
+    server_seed_hash: Option<String>,
+    client_seed: Option<String>,
+    next_nonce: Option<i64>,
+    spins: Option<i64>,
+    bets_micros: Option<i64>,
+    wins_micros: Option<i64>,
+    deposits_micros: Option<i64>,
+    pub wallet_id: i64,
+    /// `None` only for a wallet that does not exist.
+    pub balance_micros: Option<i64>,
+    request_hash: Option<Vec<u8>>,
+    receipt: Option<serde_json::Value>,
 }
 
-pub async fn stored(
-    conn: &mut PgConnection,
-    player_ids: &[i64],
-    keys: &[&str],
-) -> Result<Vec<StoredSpin>, sqlx::Error> {
-    // One index probe per (player, key) pair: the lateral subquery, which
-    // its `limit` keeps from being merged into a join, runs once per pair.
-    // (Both columns as `= any` would probe every player with every key; a
-    // join with the pairs unnested could be planned as a scan of every spin.)
-    let rows: Vec<(i64, String, Vec<u8>, serde_json::Value)> = sqlx::query_as(
-        "select s.player_id, s.idempotency_key, s.request_hash, s.receipt
-           from unnest($1::bigint[], $2::text[]) as k(player_id, idempotency_key)
-          cross join lateral (
-                select player_id, idempotency_key, request_hash, receipt from spins
-                 where player_id = k.player_id and idempotency_key = k.idempotency_key
-                 limit 1) s",
-    )
-    .bind(player_ids)
-    .bind(keys)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(player_id, idempotency_key, request_hash, receipt)| StoredSpin {
-            player_id,
-            idempotency_key,
-            request_hash,
-            receipt,
+impl LockedRead {
+    /// The player's active seed, if they have one.
+    pub fn seed(&self) -> Option<Seed> {
+        Some(Seed {
+            id: self.seed_id?,
+            player_id: self.player_id,
+            server_seed: self.server_seed.clone()?,
+            server_seed_hash: self.server_seed_hash.clone()?,
+            client_seed: self.client_seed.clone()?,
+            next_nonce: self.next_nonce?,
         })
-        .collect())
+    }
+
+    /// The player's totals of the day (zero before their first spin of it).
+    pub fn day(&self) -> Day {
+        Day {
+            spins: self.spins.unwrap_or(0),
+            bets_micros: self.bets_micros.unwrap_or(0),
+            wins_micros: self.wins_micros.unwrap_or(0),
+            deposits_micros: self.deposits_micros.unwrap_or(0),
+        }
+    }
+
+    /// The spin stored under the key: its request hash and receipt.
+    pub fn stored(&mut self) -> Option<(Vec<u8>, serde_json::Value)> {
+        Some((self.request_hash.take()?, self.receipt.take()?))
+    }
+}
+
+/// Reads, for each (player, idempotency key, wallet) asked about, what
+/// [`LockedRead`] holds, locking the wallets in id order; in one statement.
+/// The caller holds the players' locks already, and everything that moves a
+/// player's seeds, day totals or spins does so under that lock: this
+/// statement's snapshot, taken after the lock was granted, so sees every such
+/// change committed. (Reading them in the locking statement would not: a
+/// statement that waits for a lock still reads the rows it joins as they were
+/// when it started.) A wallet's lock may still wait, for a transaction that
+/// moves a balance alone, and the locked row is then read as that one left it.
+pub async fn read_locked(
+    conn: &mut PgConnection,
+    asked: &[(i64, &str, i64)],
+    day: NaiveDate,
+) -> Result<Vec<LockedRead>, sqlx::Error> {
+    // Seeds, days and stored spins by lateral subqueries, which their
+    // `limit` keeps from being merged into joins: index probes per (player,
+    // key) pair, where a join could be planned as a scan of every player's.
+    sqlx::query_as(
+        "with wallets as materialized (
+             select id, balance_micros from ledger_accounts where id = any($3) order by id for update)
+         select k.player_id, k.idempotency_key,
+                s.id as seed_id, s.server_seed, s.server_seed_hash, s.client_seed, s.next_nonce,
+                d.spins, d.bets_micros, d.wins_micros, d.deposits_micros,
+                k.wallet_id, w.balance_micros, st.request_hash, st.receipt
+           from unnest($1::bigint[], $2::text[], $3::bigint[]) as k(player_id, idempotency_key, wallet_id)
+           left join wallets w on w.id = k.wallet_id
+           left join lateral (
+                select id, server_seed, server_seed_hash, client_seed, next_nonce from player_seeds
+                 where player_id = k.player_id and revealed_at is null
+                 limit 1) s on true
+           left join lateral (
+                select spins, bets_micros, wins_micros, deposits_micros from player_days
+                 where player_id = k.player_id and day = $4
+                 limit 1) d on true
+           left join lateral (
+                select request_hash, receipt from spins x
+                 where x.player_id = k.player_id and x.idempotency_key = k.idempotency_key
+                 limit 1) st on true",
+    )
+    .bind(asked.iter().map(|a| a.0).collect::<Vec<_>>())
+    .bind(asked.iter().map(|a| a.1).collect::<Vec<_>>())
+    .bind(asked.iter().map(|a| a.2).collect::<Vec<_>>())
+    .bind(day)
+    .fetch_all(conn)
+    .await
 }
 
 /// The jackpots a game's bets feed: every mega jackpot and those listing the
@@ -264,97 +313,140 @@ pub struct NewSpin {
     pub receipt: serde_json::Value,
 }
 
-/// Inserts the spins (if any) and adds to the players' totals of `day` (the
-/// jackpot wins, which are known only once the batch's contributions are
-/// made), in one statement.
+type QueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
+
+/// Spins to insert, as statement parameters (see [`SpinColumns::cte`]).
+pub struct SpinColumns {
+    numbers: [Vec<i64>; 8],
+    text: [Vec<String>; 4],
+    hashes: Vec<Vec<u8>>,
+    receipts: Vec<serde_json::Value>,
+}
+
+impl SpinColumns {
+    pub fn of(spins: Vec<NewSpin>) -> SpinColumns {
+        let column = |f: fn(&NewSpin) -> i64| spins.iter().map(f).collect::<Vec<i64>>();
+        let numbers = [
+            column(|s| s.id),
+            column(|s| s.player_id),
+            column(|s| s.bet_micros),
+            column(|s| s.win_micros),
+            column(|s| s.jackpot_win_micros),
+            column(|s| s.seed_id),
+            column(|s| s.nonce),
+            column(|s| s.balance_after_micros),
+        ];
+        // Stops as text ("{1,2,3,4,5}"): unnest cannot take an array of
+        // arrays of different rows as one column otherwise.
+        let stops =
+            |s: &NewSpin| format!("{{{}}}", s.stops.iter().map(i32::to_string).collect::<Vec<_>>().join(","));
+        let text = [
+            spins.iter().map(|s| s.idempotency_key.clone()).collect(),
+            spins.iter().map(|s| s.game_id.clone()).collect(),
+            spins.iter().map(|s| s.currency.clone()).collect(),
+            spins.iter().map(stops).collect(),
+        ];
+        let hashes = spins.iter().map(|s| s.request_hash.clone()).collect();
+        SpinColumns { numbers, text, hashes, receipts: spins.into_iter().map(|s| s.receipt).collect() }
+    }
+
+    /// The common table expression `spun`, which inserts the spins bound at
+    /// `$first` to `$first + 13`.
+    pub fn cte(first: usize) -> String {
+        let p: Vec<String> = (first..first + 14).map(|n| format!("${n}")).collect();
+        format!(
+            "spun as (
+                 insert into spins (id, player_id, bet_micros, win_micros, jackpot_win_micros, seed_id, nonce,
+                                    balance_after_micros, idempotency_key, game_id, currency, stops, request_hash,
+                                    receipt)
+                 overriding system value
+                 select id, player_id, bet, win, jackpot_win, seed, nonce, balance, key, game, currency,
+                        stops::integer[], hash, receipt
+                   from unnest({}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[],
+                               {}::bigint[], {}::bigint[], {}::text[], {}::text[], {}::text[], {}::text[],
+                               {}::bytea[], {}::jsonb[])
+                        as s(id, player_id, bet, win, jackpot_win, seed, nonce, balance, key, game, currency,
+                             stops, hash, receipt)
+                 returning 1)",
+            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13]
+        )
+    }
+
+    pub fn bind_as<'q, O>(&'q self, mut query: QueryAs<'q, O>) -> QueryAs<'q, O> {
+        for column in &self.numbers {
+            query = query.bind(column);
+        }
+        for column in &self.text {
+            query = query.bind(column);
+        }
+        query.bind(&self.hashes).bind(&self.receipts)
+    }
+}
+
+/// What to add to players' totals of one day, as statement parameters (see
+/// [`DayColumns::cte`]).
+pub struct DayColumns {
+    day: NaiveDate,
+    players: Vec<i64>,
+    totals: [Vec<i64>; 4],
+}
+
+impl DayColumns {
+    /// `added` with each player once.
+    pub fn of(day: NaiveDate, added: &[(i64, Day)]) -> DayColumns {
+        let totals = |f: fn(&Day) -> i64| added.iter().map(|(_, d)| f(d)).collect::<Vec<i64>>();
+        DayColumns {
+            day,
+            players: added.iter().map(|(id, _)| *id).collect(),
+            totals: [
+                totals(|d| d.spins),
+                totals(|d| d.bets_micros),
+                totals(|d| d.wins_micros),
+                totals(|d| d.deposits_micros),
+            ],
+        }
+    }
+
+    /// The common table expression `days`, which adds the totals bound at
+    /// `$first` (the day) and the five parameters after it, players in id
+    /// order.
+    pub fn cte(first: usize) -> String {
+        let [day, players, spins, bets, wins, deposits] =
+            [first, first + 1, first + 2, first + 3, first + 4, first + 5];
+        format!(
+            "days as (
+                 insert into player_days as d (player_id, day, spins, bets_micros, wins_micros, deposits_micros)
+                 select player_id, ${day}, spins, bets, wins, deposits
+                   from unnest(${players}::bigint[], ${spins}::bigint[], ${bets}::bigint[], ${wins}::bigint[],
+                               ${deposits}::bigint[])
+                        as a(player_id, spins, bets, wins, deposits)
+                  order by player_id
+                 on conflict (player_id, day) do update
+                    set spins = d.spins + excluded.spins, bets_micros = d.bets_micros + excluded.bets_micros,
+                        wins_micros = d.wins_micros + excluded.wins_micros,
+                        deposits_micros = d.deposits_micros + excluded.deposits_micros
+                 returning 1)"
+        )
+    }
+
+    pub fn bind_as<'q, O>(&'q self, mut query: QueryAs<'q, O>) -> QueryAs<'q, O> {
+        query = query.bind(self.day).bind(&self.players);
+        for column in &self.totals {
+            query = query.bind(column);
+        }
+        query
+    }
+}
+
+/// Inserts the spins (if any) and adds to the players' totals of the day, in
+/// one statement.
 pub async fn record(
     conn: &mut PgConnection,
-    spins: &[NewSpin],
-    day: NaiveDate,
-    added: &[(i64, Day)],
+    spins: &SpinColumns,
+    days: &DayColumns,
 ) -> Result<(), sqlx::Error> {
-    let column = |f: fn(&NewSpin) -> i64| spins.iter().map(f).collect::<Vec<i64>>();
-    // Stops as text ("{1,2,3,4,5}"): unnest cannot take an array of arrays of
-    // different rows as one column otherwise.
-    let stops: Vec<String> = spins
-        .iter()
-        .map(|s| format!("{{{}}}", s.stops.iter().map(i32::to_string).collect::<Vec<_>>().join(",")))
-        .collect();
-    sqlx::query(&format!(
-        "with inserted as (
-             insert into spins (id, player_id, idempotency_key, request_hash, game_id, currency, bet_micros,
-                                win_micros, jackpot_win_micros, seed_id, nonce, stops, balance_after_micros, receipt)
-             overriding system value
-             select id, player_id, key, hash, game, currency, bet, win, jackpot_win, seed, nonce,
-                    stops::integer[], balance, receipt
-               from unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::text[],
-                           $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[],
-                           $13::bigint[], $14::jsonb[])
-                    as s(id, player_id, key, hash, game, currency, bet, win, jackpot_win, seed, nonce, stops,
-                         balance, receipt)
-             returning 1),
-         days as ({})
-         select (select count(*) from inserted), (select count(*) from days)",
-        add_to_days(15)
-    ))
-    .bind(column(|s| s.id))
-    .bind(column(|s| s.player_id))
-    .bind(spins.iter().map(|s| s.idempotency_key.as_str()).collect::<Vec<_>>())
-    .bind(spins.iter().map(|s| s.request_hash.as_slice()).collect::<Vec<_>>())
-    .bind(spins.iter().map(|s| s.game_id.as_str()).collect::<Vec<_>>())
-    .bind(spins.iter().map(|s| s.currency.as_str()).collect::<Vec<_>>())
-    .bind(column(|s| s.bet_micros))
-    .bind(column(|s| s.win_micros))
-    .bind(column(|s| s.jackpot_win_micros))
-    .bind(column(|s| s.seed_id))
-    .bind(column(|s| s.nonce))
-    .bind(stops)
-    .bind(column(|s| s.balance_after_micros))
-    .bind(spins.iter().map(|s| s.receipt.clone()).collect::<Vec<_>>())
-    .bind_days(day, added)
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
-/// The statement that adds to players' totals of one day, bound at `$first`
-/// (the day) and the five parameters after it (player ids, spins, bets, wins,
-/// deposits), players in id order.
-fn add_to_days(first: usize) -> String {
-    let [day, players, spins, bets, wins, deposits] =
-        [first, first + 1, first + 2, first + 3, first + 4, first + 5];
-    format!(
-        "insert into player_days as d (player_id, day, spins, bets_micros, wins_micros, deposits_micros)
-         select player_id, ${day}, spins, bets, wins, deposits
-           from unnest(${players}::bigint[], ${spins}::bigint[], ${bets}::bigint[], ${wins}::bigint[],
-                       ${deposits}::bigint[])
-                as a(player_id, spins, bets, wins, deposits)
-          order by player_id
-         on conflict (player_id, day) do update
-            set spins = d.spins + excluded.spins, bets_micros = d.bets_micros + excluded.bets_micros,
-                wins_micros = d.wins_micros + excluded.wins_micros,
-                deposits_micros = d.deposits_micros + excluded.deposits_micros
-         returning 1"
-    )
-}
-
-type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
-/// Binds the parameters of [`add_to_days`].
-trait BindDays {
-    fn bind_days(self, day: NaiveDate, added: &[(i64, Day)]) -> Self;
-}
-
-impl BindDays for Query<'_> {
-    fn bind_days(self, day: NaiveDate, added: &[(i64, Day)]) -> Self {
-        let totals = |f: fn(&Day) -> i64| added.iter().map(|(_, d)| f(d)).collect::<Vec<i64>>();
-        self.bind(day)
-            .bind(added.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-            .bind(totals(|d| d.spins))
-            .bind(totals(|d| d.bets_micros))
-            .bind(totals(|d| d.wins_micros))
-            .bind(totals(|d| d.deposits_micros))
-    }
+    let sql = format!("with {}, {} select 1", SpinColumns::cte(1), DayColumns::cte(15));
+    days.bind_as(spins.bind_as(sqlx::query_as::<_, (i32,)>(&sql))).fetch_one(conn).await.map(drop)
 }
 
 /// What a batch changes in a player's row.
@@ -365,51 +457,105 @@ pub struct PlayerUpdate {
     pub steady_spins: i32,
 }
 
-/// Moves the players on in one statement: their last spin and pace, their
-/// seeds' next nonces, flags for review, and their totals of `day` (the
-/// spins' bets and wins). It runs before the batch takes the jackpots'
-/// locks, so none of this lengthens the time those are held.
+/// What a spin batch moves of its players, as statement parameters (see
+/// [`PlayerMoves::ctes`]): their last spin and pace, their seeds' next
+/// nonces, and flags for review.
+pub struct PlayerMoves {
+    ids: Vec<i64>,
+    at: Vec<DateTime<Utc>>,
+    intervals: Vec<Option<i64>>,
+    steady: Vec<i32>,
+    /// Seed ids and their next nonces.
+    nonces: [Vec<i64>; 2],
+    flagged: Vec<i64>,
+    details: Vec<serde_json::Value>,
+}
+
+impl PlayerMoves {
+    pub fn of(updates: &[PlayerUpdate], nonces: &[(i64, i64)], flags: Vec<(i64, serde_json::Value)>) -> Self {
+        let (flagged, details) = flags.into_iter().unzip();
+        PlayerMoves {
+            ids: updates.iter().map(|u| u.id).collect(),
+            at: updates.iter().map(|u| u.last_spin_at).collect(),
+            intervals: updates.iter().map(|u| u.last_spin_interval_ms).collect(),
+            steady: updates.iter().map(|u| u.steady_spins).collect(),
+            nonces: [nonces.iter().map(|n| n.0).collect(), nonces.iter().map(|n| n.1).collect()],
+            flagged,
+            details,
+        }
+    }
+
+    /// The common table expressions `moved`, `counted` and `flagged`, bound
+    /// at `$first` to `$first + 7`.
+    pub fn ctes(first: usize) -> String {
+        let p: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
+        format!(
+            "moved as (
+                 update players p set last_spin_at = u.at, last_spin_interval_ms = u.interval, steady_spins = u.steady
+                   from unnest({}::bigint[], {}::timestamptz[], {}::bigint[], {}::integer[])
+                        as u(id, at, interval, steady)
+                  where p.id = u.id
+                 returning 1),
+             counted as (
+                 update player_seeds s set next_nonce = u.next
+                   from unnest({}::bigint[], {}::bigint[]) as u(id, next) where s.id = u.id
+                 returning 1),
+             flagged as (
+                 insert into player_flags (player_id, reason, detail)
+                 select id, 'steady_intervals', detail from unnest({}::bigint[], {}::jsonb[]) as f(id, detail)
+                 returning 1)",
+            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
+        )
+    }
+
+    pub fn bind_as<'q, O>(&'q self, query: QueryAs<'q, O>) -> QueryAs<'q, O> {
+        let [seeds, next] = &self.nonces;
+        query
+            .bind(&self.ids)
+            .bind(&self.at)
+            .bind(&self.intervals)
+            .bind(&self.steady)
+            .bind(seeds)
+            .bind(next)
+            .bind(&self.flagged)
+            .bind(&self.details)
+    }
+}
+
+/// Moves the players on and adds to their totals of the day (the spins' bets
+/// and wins), in one statement: for a batch that takes the jackpots' locks,
+/// before it does, so none of this lengthens the time those are held.
 pub async fn advance_players(
     conn: &mut PgConnection,
-    updates: &[PlayerUpdate],
-    nonces: &[(i64, i64)],
-    flags: &[(i64, serde_json::Value)],
-    day: NaiveDate,
-    added: &[(i64, Day)],
+    moves: &PlayerMoves,
+    days: &DayColumns,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "with moved as (
-             update players p set last_spin_at = u.at, last_spin_interval_ms = u.interval, steady_spins = u.steady
-               from unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::integer[])
-                    as u(id, at, interval, steady)
-              where p.id = u.id
-             returning 1),
-         counted as (
-             update player_seeds s set next_nonce = u.next
-               from unnest($5::bigint[], $6::bigint[]) as u(id, next) where s.id = u.id
-             returning 1),
-         flagged as (
-             insert into player_flags (player_id, reason, detail)
-             select id, 'steady_intervals', detail from unnest($7::bigint[], $8::jsonb[]) as f(id, detail)
-             returning 1),
-         days as ({})
-         select (select count(*) from moved), (select count(*) from counted), (select count(*) from flagged),
-                (select count(*) from days)",
-        add_to_days(9)
-    ),
-    )
-    .bind(updates.iter().map(|u| u.id).collect::<Vec<_>>())
-    .bind(updates.iter().map(|u| u.last_spin_at).collect::<Vec<_>>())
-    .bind(updates.iter().map(|u| u.last_spin_interval_ms).collect::<Vec<_>>())
-    .bind(updates.iter().map(|u| u.steady_spins).collect::<Vec<_>>())
-    .bind(nonces.iter().map(|s| s.0).collect::<Vec<_>>())
-    .bind(nonces.iter().map(|s| s.1).collect::<Vec<_>>())
-    .bind(flags.iter().map(|f| f.0).collect::<Vec<_>>())
-    .bind(flags.iter().map(|f| f.1.clone()).collect::<Vec<_>>())
-    .bind_days(day, added)
-    .execute(conn)
-    .await
-    .map(drop)
+    let sql = format!("with {}, {} select 1", PlayerMoves::ctes(1), DayColumns::cte(9));
+    days.bind_as(moves.bind_as(sqlx::query_as::<_, (i32,)>(&sql))).fetch_one(conn).await.map(drop)
+}
+
+/// All a chained spin batch writes of its own — its players moved, its spins
+/// and the day's totals — for the statement that writes its contributions
+/// (see [`crate::db::batches::Rider`]).
+pub struct SpinBatchRows {
+    pub moves: PlayerMoves,
+    pub spins: SpinColumns,
+    pub days: DayColumns,
+}
+
+impl crate::db::batches::Rider for SpinBatchRows {
+    fn ctes(&self, first: usize) -> String {
+        format!(
+            "{}, {}, {},",
+            PlayerMoves::ctes(first),
+            SpinColumns::cte(first + 8),
+            DayColumns::cte(first + 22)
+        )
+    }
+
+    fn bind_as<'q, O>(&'q self, query: QueryAs<'q, O>) -> QueryAs<'q, O> {
+        self.days.bind_as(self.spins.bind_as(self.moves.bind_as(query)))
+    }
 }
 
 /// A recorded spin, for the fairness check.

@@ -10,7 +10,7 @@ use super::cycle::{award_cycle, Books, Winner};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
 use crate::audit::{self, Entry};
 use crate::db::awards;
-use crate::db::batches::{self, PoolChange, Refused, RowsWritten, Written};
+use crate::db::batches::{self, PoolChange, Refused, Rider, RowsWritten, Written};
 use crate::db::contributions::{self, NewContribution, StoredContribution};
 use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, LockedJackpot, OpenCycle};
 use crate::db::ledger::{AccountKind, Accounts, Posting, Transfer, TransferKind};
@@ -224,6 +224,22 @@ struct PoolsLeft {
 }
 
 impl<'r> Planned<'r> {
+    /// The row each request will write, in order, for a batch planned from
+    /// [`Footing::Cached`]: its receipt will say what the row says (the
+    /// insert assigns the ids). `None` when a request has no row of its own —
+    /// a repeated key, or a batch planned locked, which may have refused
+    /// requests or paid an award.
+    pub fn rows_ahead(&self) -> Option<Vec<&NewContribution>> {
+        if !self.batch.cached || !self.repeats.is_empty() {
+            return None;
+        }
+        let mut rows = vec![None; self.batch.requests.len()];
+        for (index, row) in &self.batch.pending {
+            rows[*index] = Some(row);
+        }
+        rows.into_iter().collect()
+    }
+
     /// The jackpots as the batch leaves them: the footing of the next batch.
     pub fn jackpots(&self) -> &[LockedJackpot] {
         &self.jackpots
@@ -260,24 +276,27 @@ impl<'r> Planned<'r> {
     /// Writes the batch in two statements (see [`batches::write_rows`]) and
     /// sends the first: the rows, the transfers and the balances of the
     /// accounts `own` picks — those the caller's transaction has locked
-    /// already — and answers the outcomes, in order, as the commit will make
-    /// them. The second statement goes with [`PoolsWrite::write`], last.
+    /// already — with the `rider`'s writes, and answers the outcomes, in
+    /// order, as the commit will make them. The second statement goes with
+    /// [`PoolsWrite::write`], last.
     pub async fn write_rows(
         self,
         conn: &mut PgConnection,
         extra: &[Transfer],
         own: impl Fn(i64) -> bool,
+        rider: &impl Rider,
     ) -> Result<(Vec<Outcome>, PoolsWrite), BatchAbort> {
         let Planned { mut batch, repeats, jackpots: _ } = self;
         batch.transfers.extend_from_slice(extra);
         let transfers = crate::db::ledger::consolidate(&batch.transfers);
         if batch.cycle_updates.is_empty() {
-            crate::db::ledger::post(conn, &transfers).await?;
+            // No request reached a pool: one statement posts it all.
+            batches::write_rows(conn, batch.id, &[], &Posting::of(&transfers), rider).await??;
             return Ok((finish(batch.results, repeats), PoolsWrite(None)));
         }
         let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
         let (first, second) = Posting::split(&transfers, own);
-        let posted = batches::write_rows(conn, batch.id, &rows, &first).await??;
+        let posted = batches::write_rows(conn, batch.id, &rows, &first, rider).await??;
         batch.record(indexes, &rows, posted.ids.iter().copied().map(Some).collect())?;
         // After any rows a drop had the walk insert, as in one statement.
         let mut written = std::mem::take(&mut batch.earlier);

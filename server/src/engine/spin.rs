@@ -18,13 +18,16 @@ use domain::seeds;
 use sqlx::PgPool;
 
 use super::batcher::{BatchLimits, Batcher, Write};
-use super::contribute::{plan_batch, BatchAbort, Footing, KeyCheck, Planned, PoolsWrite};
-use super::{fingerprint, ContributionRequest, EngineFailure};
+use super::contribute::{plan_batch, BatchAbort, Footing, KeyCheck, Planned};
+use super::{fingerprint, ContributionReceipt, ContributionRequest, EngineFailure};
 use crate::audit::Actor;
 use crate::config::PlayerSettings;
+use crate::db::contributions::NewContribution;
 use crate::db::jackpots::LockedJackpot;
 use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
-use crate::db::spins::{self, Day, NewSpin, PlayerState, PlayerUpdate, Seed};
+use crate::db::spins::{
+    self, Day, DayColumns, NewSpin, PlayerMoves, PlayerState, PlayerUpdate, Seed, SpinBatchRows, SpinColumns,
+};
 use crate::db::SequenceIds;
 use crate::game::Game;
 
@@ -253,6 +256,51 @@ struct Accepted {
     contributions: std::ops::Range<usize>,
 }
 
+/// What a batch's receipts are computed from besides its spins.
+struct Basis<'a> {
+    requests: &'a [SpinRequest],
+    wallets: &'a HashMap<i64, i64>,
+    /// Each wallet's balance before the batch.
+    locked_balances: HashMap<i64, i64>,
+    now: DateTime<Utc>,
+}
+
+/// What one contribution of a spin made, as its receipt shows it.
+struct ContributionView {
+    contribution: SpinContribution,
+    award: Option<SpinAward>,
+}
+
+impl ContributionView {
+    fn of_receipt(receipt: &ContributionReceipt) -> ContributionView {
+        ContributionView {
+            contribution: SpinContribution {
+                jackpot_id: receipt.jackpot_id.clone(),
+                amount: receipt.contribution,
+                value: receipt.value,
+            },
+            award: receipt.award.as_ref().map(|award| SpinAward {
+                award_id: award.award_id,
+                jackpot_id: award.jackpot_id.clone(),
+                cycle: award.cycle,
+                amount: award.awarded_amount,
+            }),
+        }
+    }
+
+    /// A contribution planned from the chain, which never pays an award.
+    fn of_row(row: &NewContribution) -> ContributionView {
+        ContributionView {
+            contribution: SpinContribution {
+                jackpot_id: row.jackpot_id.clone(),
+                amount: Amount::from_micros(row.amount_micros),
+                value: Amount::from_micros(row.value_after_micros),
+            },
+            award: None,
+        }
+    }
+}
+
 /// How long the list of jackpots the slot feeds is reused before it is read
 /// again: a new jackpot starts taking the slot's contributions within this.
 const FED_JACKPOTS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -322,33 +370,41 @@ impl SpinWriter {
         let mut player_ids: Vec<i64> = requests.iter().map(|r| r.player_id).collect();
         player_ids.sort_unstable();
         player_ids.dedup();
-        // The players' seeds and totals are read in statements after the
-        // lock: a statement that waited for a lock still sees, in the other
-        // rows it reads, what was committed before it started.
         let (locked, now) = spins::lock_players(conn, &player_ids).await?;
         let mut players: HashMap<i64, PlayerState> = locked.into_iter().map(|p| (p.id, p)).collect();
-        let mut seeds: HashMap<i64, Seed> =
-            spins::active_seeds(conn, &player_ids).await?.into_iter().map(|s| (s.player_id, s)).collect();
+        // The players' seeds, day totals, wallets and stored spins, in a
+        // statement after the lock (see `spins::read_locked`).
+        let today = now.date_naive();
+        let asked: Vec<(i64, &str, i64)> = requests
+            .iter()
+            .map(|r| (r.player_id, r.idempotency_key.as_str(), wallets[&r.player_id]))
+            .collect();
+        let mut seeds: HashMap<i64, Seed> = HashMap::new();
+        let mut days: HashMap<i64, Day> = HashMap::new();
+        let mut locked_balances: HashMap<i64, i64> = HashMap::new();
+        let mut stored: HashMap<(i64, String), (Vec<u8>, serde_json::Value)> = HashMap::new();
+        for mut read in spins::read_locked(conn, &asked, today).await? {
+            let balance = read
+                .balance_micros
+                .ok_or_else(|| sqlx::Error::Protocol(format!("wallet {} is missing", read.wallet_id)))?;
+            locked_balances.insert(read.wallet_id, balance);
+            if let Some(seed) = read.seed() {
+                seeds.insert(read.player_id, seed);
+            }
+            days.insert(read.player_id, read.day());
+            if let Some(spin) = read.stored() {
+                stored.insert((read.player_id, read.idempotency_key), spin);
+            }
+        }
         for id in players.keys() {
             if !seeds.contains_key(id) {
                 let seed = new_seed(conn, *id, None).await?;
                 seeds.insert(*id, seed);
             }
         }
-        let mut wallet_ids: Vec<i64> = player_ids.iter().filter_map(|id| wallets.get(id).copied()).collect();
+        let mut wallet_ids: Vec<i64> = locked_balances.keys().copied().collect();
         wallet_ids.sort_unstable();
-        let locked_balances: HashMap<i64, i64> =
-            spins::lock_balances(conn, &wallet_ids).await?.into_iter().collect();
         let mut balances = locked_balances.clone();
-        let today = now.date_naive();
-        let mut days: HashMap<i64, Day> = spins::days(conn, &player_ids, today).await?.into_iter().collect();
-        let keys: Vec<&str> = requests.iter().map(|r| r.idempotency_key.as_str()).collect();
-        let ids: Vec<i64> = requests.iter().map(|r| r.player_id).collect();
-        let stored: HashMap<(i64, String), (Vec<u8>, serde_json::Value)> = spins::stored(conn, &ids, &keys)
-            .await?
-            .into_iter()
-            .map(|s| ((s.player_id, s.idempotency_key), (s.request_hash, s.receipt)))
-            .collect();
         let jackpots = self.jackpots_fed(conn).await?;
 
         let mut results: Vec<Option<SpinOutcome>> = vec![None; requests.len()];
@@ -464,56 +520,95 @@ impl SpinWriter {
 
         let nonces: Vec<(i64, i64)> = seeds.values().map(|s| (s.id, s.next_nonce)).collect();
         let updates: Vec<PlayerUpdate> = updates.into_values().collect();
-        let added: Vec<(i64, Day)> = added.into_iter().collect();
-        spins::advance_players(conn, &updates, &nonces, &flags, today, &added).await?;
-        // The bets and wins are posted with the contributions: the slot's
-        // clearing account, which every spin moves, is then locked only with
-        // the pools, from their statement to the commit.
-        let mut pools_left: Option<(PoolsWrite, Turn)> = None;
-        let contributed = if contributions.is_empty() {
+        let moves = PlayerMoves::of(&updates, &nonces, flags);
+        let basis = Basis { requests, wallets, locked_balances, now };
+        if path == Path::Locked || contributions.is_empty() {
+            // The players first, before the jackpots' locks are taken, so
+            // none of this lengthens the time those are held.
+            let added: Vec<(i64, Day)> = added.iter().map(|(player, day)| (*player, *day)).collect();
+            spins::advance_players(conn, &moves, &DayColumns::of(today, &added)).await?;
+        }
+        if contributions.is_empty() {
+            // No spin reaches a pool: all refused or replayed, or the slot
+            // feeds no jackpot.
             ledger::post(conn, &transfers).await?;
-            Vec::new()
-        } else {
+            let (new_spins, jackpot_wins) = self.receipts(accepted, &[], &basis, &mut results);
+            spins::record(conn, &SpinColumns::of(new_spins), &DayColumns::of(today, &jackpot_wins)).await?;
+        } else if path == Path::Locked {
+            // The jackpots are locked already: the contributions in one
+            // statement, then the spins, whose receipts carry the awards.
             let (planned, turn) = self.plan(conn, batch_id, &contributions, path, predicted).await?;
-            if path == Path::Locked {
-                // The jackpots are locked already: one statement.
-                planned.write(conn, &transfers).await?.outcomes
-            } else {
-                let own = |account| wallet_ids.binary_search(&account).is_ok();
-                let (outcomes, pools) = planned.write_rows(conn, &transfers, own).await?;
-                pools_left = Some((pools, turn));
-                outcomes
+            let done = planned.write(conn, &transfers).await?;
+            drop(turn);
+            let views: Vec<Option<ContributionView>> =
+                done.outcomes.iter().map(|o| o.as_ref().ok().map(ContributionView::of_receipt)).collect();
+            let (new_spins, jackpot_wins) = self.receipts(accepted, &views, &basis, &mut results);
+            spins::record(conn, &SpinColumns::of(new_spins), &DayColumns::of(today, &jackpot_wins)).await?;
+        } else {
+            // Planned from the chain, the receipts are known before anything
+            // is written: the players, the contributions, the bets and wins
+            // and the spins go in one statement; the pools, in their turn,
+            // in the last. That one also moves the slot's clearing account,
+            // which every spin moves: only the wallets this batch holds
+            // already (`own`) move in the first, so the rows every batch
+            // shares are locked only from the last statement to the commit.
+            let (planned, mut turn) = self.plan(conn, batch_id, &contributions, path, predicted).await?;
+            let views: Vec<Option<ContributionView>> = planned
+                .rows_ahead()
+                .ok_or(BatchAbort::NeedsLock)?
+                .into_iter()
+                .map(|row| Some(ContributionView::of_row(row)))
+                .collect();
+            let (new_spins, jackpot_wins) = self.receipts(accepted, &views, &basis, &mut results);
+            for (player, won) in jackpot_wins {
+                add(added.entry(player).or_default(), &won);
             }
-        };
+            let added: Vec<(i64, Day)> = added.into_iter().collect();
+            let rows = SpinBatchRows {
+                moves,
+                spins: SpinColumns::of(new_spins),
+                days: DayColumns::of(today, &added),
+            };
+            let own = |account| wallet_ids.binary_search(&account).is_ok();
+            let (_, pools) = planned.write_rows(conn, &transfers, own, &rows).await?;
+            turn.come().await;
+            pools.write(conn).await?;
+        }
+        for (index, first) in repeats {
+            results[index] = results[first].clone();
+        }
+        Ok(results.into_iter().map(|r| r.expect("every spin gets an outcome")).collect())
+    }
 
-        // Receipts, in arrival order: each wallet's balance after each spin
-        // is its locked balance moved by the spins before and this one —
-        // bets, wins and the jackpots they won (credited by the batch above).
-        let mut running = locked_balances;
-        let mut new_spins = Vec::new();
+    /// The receipts of the accepted spins, in arrival order, into `results`,
+    /// and the spins to insert and the jackpot wins to add to the players'
+    /// day totals. `contributed` holds what each contribution request made,
+    /// by its position in the batch's (none if refused). Each wallet's
+    /// balance after each spin is its locked balance moved by the spins
+    /// before and this one: bets, wins and the jackpots they won.
+    fn receipts(
+        &self,
+        accepted: Vec<Accepted>,
+        contributed: &[Option<ContributionView>],
+        basis: &Basis,
+        results: &mut [Option<SpinOutcome>],
+    ) -> (Vec<NewSpin>, Vec<(i64, Day)>) {
+        let slot = &self.game.slot;
+        let currency = self.game.currency;
+        let mut running = basis.locked_balances.clone();
+        let mut new_spins = Vec::with_capacity(accepted.len());
         let mut jackpot_wins: HashMap<i64, Day> = HashMap::new();
         for spin in accepted {
-            let request = &requests[spin.index];
+            let request = &basis.requests[spin.index];
             let mut receipt_contributions = Vec::new();
             let mut awards = Vec::new();
-            for receipt in contributed[spin.contributions.clone()].iter().flatten() {
-                receipt_contributions.push(SpinContribution {
-                    jackpot_id: receipt.jackpot_id.clone(),
-                    amount: receipt.contribution,
-                    value: receipt.value,
-                });
-                if let Some(award) = &receipt.award {
-                    awards.push(SpinAward {
-                        award_id: award.award_id,
-                        jackpot_id: award.jackpot_id.clone(),
-                        cycle: award.cycle,
-                        amount: award.awarded_amount,
-                    });
-                }
+            for view in contributed[spin.contributions.clone()].iter().flatten() {
+                receipt_contributions.push(view.contribution.clone());
+                awards.extend(view.award.clone());
             }
             let jackpot_win: i64 = awards.iter().map(|a| a.amount.micros()).sum();
             let net = spin.win.micros() + jackpot_win - request.bet.micros();
-            let balance = running.entry(wallets[&request.player_id]).or_default();
+            let balance = running.entry(basis.wallets[&request.player_id]).or_default();
             *balance += net;
             let after = *balance;
             if jackpot_win > 0 {
@@ -557,7 +652,7 @@ impl SpinWriter {
                     nonce: spin.nonce,
                     stops: spin.outcome.stops.to_vec(),
                 },
-                at: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                at: basis.now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             };
             new_spins.push(NewSpin {
                 id: spin.spin_id,
@@ -577,15 +672,7 @@ impl SpinWriter {
             });
             results[spin.index] = Some(Ok(receipt));
         }
-        spins::record(conn, &new_spins, today, &jackpot_wins.into_iter().collect::<Vec<_>>()).await?;
-        if let Some((pools, mut turn)) = pools_left {
-            turn.come().await;
-            pools.write(conn).await?;
-        }
-        for (index, first) in repeats {
-            results[index] = results[first].clone();
-        }
-        Ok(results.into_iter().map(|r| r.expect("every spin gets an outcome")).collect())
+        (new_spins, jackpot_wins.into_iter().collect())
     }
 
     /// The player's limits, in the order a player would want them explained.

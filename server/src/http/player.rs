@@ -220,7 +220,8 @@ async fn deposit(
     };
     crate::db::ledger::post(&mut tx, &[transfer]).await?;
     let added = spins::Day { deposits_micros: body.amount.micros(), ..spins::Day::default() };
-    spins::record(&mut tx, &[], now.date_naive(), &[(player, added)]).await?;
+    let days = spins::DayColumns::of(now.date_naive(), &[(player, added)]);
+    spins::record(&mut tx, &spins::SpinColumns::of(Vec::new()), &days).await?;
     let (id, _) =
         players::transfer_by_reference(&mut tx, &reference).await?.ok_or(sqlx::Error::RowNotFound)?;
     let balance = crate::db::ledger::balance(&mut tx, wallet).await?.micros();
