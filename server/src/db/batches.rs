@@ -127,17 +127,6 @@ pub trait Rider {
     fn bind_as<'q, O>(&'q self, query: QueryAs<'q, O>) -> QueryAs<'q, O>;
 }
 
-/// No writes of the caller's.
-impl Rider for () {
-    fn ctes(&self, _first: usize) -> String {
-        String::new()
-    }
-
-    fn bind_as<'q, O>(&'q self, query: QueryAs<'q, O>) -> QueryAs<'q, O> {
-        query
-    }
-}
-
 /// What [`write_rows`] wrote, for [`write_pools`] to record.
 pub struct RowsWritten {
     /// The contribution rows' ids, in the order given.
