@@ -449,6 +449,12 @@ pub async fn record(
     days.bind_as(spins.bind_as(sqlx::query_as::<_, (i32,)>(&sql))).fetch_one(conn).await.map(drop)
 }
 
+/// Adds to players' totals of the day, alone (a deposit).
+pub async fn add_to_days(conn: &mut PgConnection, days: &DayColumns) -> Result<(), sqlx::Error> {
+    let sql = format!("with {} select 1", DayColumns::cte(1));
+    days.bind_as(sqlx::query_as::<_, (i32,)>(&sql)).fetch_one(conn).await.map(drop)
+}
+
 /// What a batch changes in a player's row.
 pub struct PlayerUpdate {
     pub id: i64,

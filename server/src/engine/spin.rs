@@ -524,24 +524,22 @@ impl SpinWriter {
         let basis = Basis { requests, wallets, locked_balances, now };
         if path == Path::Locked || contributions.is_empty() {
             // The players first, before the jackpots' locks are taken, so
-            // none of this lengthens the time those are held.
+            // none of this lengthens the time those are held; the spins last,
+            // their receipts carrying any award the contributions paid.
             let added: Vec<(i64, Day)> = added.iter().map(|(player, day)| (*player, *day)).collect();
             spins::advance_players(conn, &moves, &DayColumns::of(today, &added)).await?;
-        }
-        if contributions.is_empty() {
-            // No spin reaches a pool: all refused or replayed, or the slot
-            // feeds no jackpot.
-            ledger::post(conn, &transfers).await?;
-            let (new_spins, jackpot_wins) = self.receipts(accepted, &[], &basis, &mut results);
-            spins::record(conn, &SpinColumns::of(new_spins), &DayColumns::of(today, &jackpot_wins)).await?;
-        } else if path == Path::Locked {
-            // The jackpots are locked already: the contributions in one
-            // statement, then the spins, whose receipts carry the awards.
-            let (planned, turn) = self.plan(conn, batch_id, &contributions, path, predicted).await?;
-            let done = planned.write(conn, &transfers).await?;
-            drop(turn);
-            let views: Vec<Option<ContributionView>> =
-                done.outcomes.iter().map(|o| o.as_ref().ok().map(ContributionView::of_receipt)).collect();
+            let views: Vec<Option<ContributionView>> = if contributions.is_empty() {
+                // No spin reaches a pool: all refused or replayed, or the
+                // slot feeds no jackpot.
+                ledger::post(conn, &transfers).await?;
+                Vec::new()
+            } else {
+                // The jackpots are locked: the contributions in one statement.
+                let (planned, turn) = self.plan(conn, batch_id, &contributions, path, predicted).await?;
+                let done = planned.write(conn, &transfers).await?;
+                drop(turn);
+                done.outcomes.iter().map(|o| o.as_ref().ok().map(ContributionView::of_receipt)).collect()
+            };
             let (new_spins, jackpot_wins) = self.receipts(accepted, &views, &basis, &mut results);
             spins::record(conn, &SpinColumns::of(new_spins), &DayColumns::of(today, &jackpot_wins)).await?;
         } else {
@@ -560,9 +558,7 @@ impl SpinWriter {
                 .map(|row| Some(ContributionView::of_row(row)))
                 .collect();
             let (new_spins, jackpot_wins) = self.receipts(accepted, &views, &basis, &mut results);
-            for (player, won) in jackpot_wins {
-                add(added.entry(player).or_default(), &won);
-            }
+            debug_assert!(jackpot_wins.is_empty(), "a batch planned from the chain pays no award");
             let added: Vec<(i64, Day)> = added.into_iter().collect();
             let rows = SpinBatchRows {
                 moves,

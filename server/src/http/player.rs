@@ -221,7 +221,7 @@ async fn deposit(
     crate::db::ledger::post(&mut tx, &[transfer]).await?;
     let added = spins::Day { deposits_micros: body.amount.micros(), ..spins::Day::default() };
     let days = spins::DayColumns::of(now.date_naive(), &[(player, added)]);
-    spins::record(&mut tx, &spins::SpinColumns::of(Vec::new()), &days).await?;
+    spins::add_to_days(&mut tx, &days).await?;
     let (id, _) =
         players::transfer_by_reference(&mut tx, &reference).await?.ok_or(sqlx::Error::RowNotFound)?;
     let balance = crate::db::ledger::balance(&mut tx, wallet).await?.micros();
