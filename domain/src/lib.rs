@@ -1,5 +1,5 @@
-//! Cekpot's domain: the rules of money and jackpots, the signing of service
-//! requests, the audit chain and Telegram's initData, free of I/O.
+//! Cekpot's domain: the rules of money, jackpots and play, the signing of
+//! service requests, the audit chain and Telegram's initData, free of I/O.
 //!
 //! Nothing here talks to a database, a network or a clock, so every rule can be
 //! tested exhaustively (tables and property tests) and compiled to WebAssembly
@@ -7,8 +7,10 @@
 
 pub mod audit;
 pub mod fairness;
+pub mod ids;
 pub mod jackpot;
 pub mod money;
+pub mod play;
 pub mod seeds;
 pub mod signing;
 pub mod slot;

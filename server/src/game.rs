@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use domain::money::{Amount, Currency};
+use domain::play::BetRules;
 use domain::slot::{Slot, SlotDefinition};
 use figment::providers::{Format, Toml};
 use figment::Figment;
@@ -21,9 +22,7 @@ pub const BUILT_IN: &str = include_str!("../config/slot.toml");
 pub struct Game {
     pub slot: Arc<Slot>,
     pub currency: Currency,
-    pub min_bet: Amount,
-    pub max_bet: Amount,
-    pub bet_step: Amount,
+    pub bets: BetRules,
     pub spin_interval: Duration,
 }
 
@@ -67,9 +66,11 @@ impl Game {
         Ok(Game {
             slot: Arc::new(slot),
             currency,
-            min_bet: Amount::from_micros(settings.min_bet_micros),
-            max_bet: Amount::from_micros(settings.max_bet_micros),
-            bet_step: Amount::from_micros(settings.bet_step_micros),
+            bets: BetRules {
+                min: Amount::from_micros(settings.min_bet_micros),
+                max: Amount::from_micros(settings.max_bet_micros),
+                step: Amount::from_micros(settings.bet_step_micros),
+            },
             spin_interval: Duration::from_millis(settings.spin_interval_ms),
         })
     }

@@ -1,13 +1,22 @@
 //! Players, by Telegram user id.
 
-use app::api::WalletEntry;
 use chrono::{DateTime, Utc};
 use domain::money::{Amount, Currency};
+use domain::play::LimitSchedule;
 use domain::telegram::TelegramUser;
 use sqlx::PgConnection;
 
-use super::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
 use super::spins::{self, PlayerState};
+
+/// One transfer that moved a wallet, signed as the wallet saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletEntry {
+    pub id: i64,
+    pub kind: String,
+    pub amount: Amount,
+    pub reference: String,
+    pub at: DateTime<Utc>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Player {
@@ -58,33 +67,6 @@ struct UpsertRow {
     created: bool,
 }
 
-/// Creates the player's first provably-fair seed and, when `demo_credit` is
-/// positive, credits their new wallet from the house (a `demo_credit`
-/// transfer referenced `player:<id>`). Called once, when the player is created.
-pub async fn welcome(
-    conn: &mut PgConnection,
-    accounts: &Accounts,
-    player: &Player,
-    currency: Currency,
-    demo_credit: Amount,
-) -> Result<(), sqlx::Error> {
-    crate::engine::new_seed(conn, player.id, None).await?;
-    if demo_credit.micros() > 0 {
-        let house = accounts.id_in(conn, AccountKind::House, "", currency).await?;
-        let wallet =
-            accounts.id_in(conn, AccountKind::PlayerWallet, &player.id.to_string(), currency).await?;
-        let credit = Transfer {
-            debit: house,
-            credit: wallet,
-            amount: demo_credit,
-            kind: TransferKind::DemoCredit,
-            reference: format!("player:{}", player.id),
-        };
-        ledger::post(conn, &[credit]).await?;
-    }
-    Ok(())
-}
-
 /// A page of the transfers that moved a wallet, newest first: `before` an
 /// entry id when given, at most `limit`.
 pub async fn wallet_history(
@@ -122,7 +104,7 @@ pub async fn wallet_history(
             kind,
             amount: Amount::from_micros(amount),
             reference,
-            at: at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            at,
         })
         .collect())
 }
@@ -134,76 +116,23 @@ pub async fn settle_limits(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<PlayerState>, sqlx::Error> {
-    let Some(mut state) = spins::lock_player(conn, id).await? else {
+    let Some(state) = spins::lock_player(conn, id).await? else {
         return Ok(None);
     };
-    if state.pending_limits_from.is_some_and(|from| from <= now) {
-        sqlx::query(
-            "update players set daily_loss_limit_micros = pending_daily_loss_limit_micros,
-                    daily_deposit_limit_micros = pending_daily_deposit_limit_micros,
-                    pending_daily_loss_limit_micros = null, pending_daily_deposit_limit_micros = null,
-                    pending_limits_from = null
-              where id = $1",
-        )
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-        state.daily_loss_limit_micros = state.pending_daily_loss_limit_micros.take();
-        state.daily_deposit_limit_micros = state.pending_daily_deposit_limit_micros.take();
-        state.pending_limits_from = None;
+    match state.limits().settled(now) {
+        Some(settled) => store_limits(conn, id, &settled).await.map(Some),
+        None => Ok(Some(state)),
     }
-    Ok(Some(state))
 }
 
-/// Applies a player's change of limits (`Some(None)` removes a limit). A
-/// tighter limit applies at once; a looser one, or a removal, waits
-/// `cooling_off_s` (and restarts the wait of any change still pending).
-/// Self-exclusion only ever lengthens. `state` is the player as
-/// [`settle_limits`] locked and read it; answers the player as changed.
-pub async fn change_limits(
+/// Writes a player's limits; the caller holds the player's lock. Answers the
+/// player as stored.
+pub async fn store_limits(
     conn: &mut PgConnection,
-    state: &PlayerState,
-    now: DateTime<Utc>,
-    loss: Option<Option<i64>>,
-    deposit: Option<Option<i64>>,
-    self_exclude_days: Option<i64>,
-    cooling_off_s: i64,
+    id: i64,
+    limits: &LimitSchedule,
 ) -> Result<PlayerState, sqlx::Error> {
-    let mut current = [state.daily_loss_limit_micros, state.daily_deposit_limit_micros];
-    let mut pending = state.pending_limits_from.map(|from| {
-        ([state.pending_daily_loss_limit_micros, state.pending_daily_deposit_limit_micros], from)
-    });
-    for (at, change) in [loss, deposit].into_iter().enumerate() {
-        let Some(wanted) = change else { continue };
-        let tighter = match (current[at], wanted) {
-            (None, Some(_)) => true,
-            (Some(now), Some(wanted)) => wanted <= now,
-            (_, None) => current[at].is_none(),
-        };
-        if tighter {
-            current[at] = wanted;
-            // A pending value looser than the new one would undo it later.
-            if let Some((values, _)) = pending.as_mut() {
-                if values[at].is_none_or(|p| wanted.is_some_and(|w| p > w)) {
-                    values[at] = wanted;
-                }
-            }
-        } else {
-            let (values, from) = pending.get_or_insert((current, now));
-            values[at] = wanted;
-            *from = now + chrono::Duration::seconds(cooling_off_s);
-        }
-    }
-    if pending.is_some_and(|(values, _)| values == current) {
-        pending = None;
-    }
-    let excluded_until = match self_exclude_days {
-        Some(days) => {
-            let wanted = now + chrono::Duration::days(days);
-            Some(state.self_excluded_until.filter(|until| *until > wanted).unwrap_or(wanted))
-        }
-        None => state.self_excluded_until,
-    };
+    let pending = limits.pending.map(|p| p.limits);
     sqlx::query_as(&format!(
         "update players set daily_loss_limit_micros = $2, daily_deposit_limit_micros = $3,
                 pending_daily_loss_limit_micros = $4, pending_daily_deposit_limit_micros = $5,
@@ -212,13 +141,13 @@ pub async fn change_limits(
          returning {}",
         spins::PLAYER_COLUMNS
     ))
-    .bind(state.id)
-    .bind(current[0])
-    .bind(current[1])
-    .bind(pending.and_then(|(values, _)| values[0]))
-    .bind(pending.and_then(|(values, _)| values[1]))
-    .bind(pending.map(|(_, from)| from))
-    .bind(excluded_until)
+    .bind(id)
+    .bind(limits.current.daily_loss_micros)
+    .bind(limits.current.daily_deposit_micros)
+    .bind(pending.and_then(|p| p.daily_loss_micros))
+    .bind(pending.and_then(|p| p.daily_deposit_micros))
+    .bind(limits.pending.map(|p| p.from))
+    .bind(limits.self_excluded_until)
     .fetch_one(conn)
     .await
 }

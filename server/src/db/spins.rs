@@ -2,6 +2,8 @@
 //! the day's totals), and the jackpots the slot feeds.
 
 use chrono::{DateTime, NaiveDate, Utc};
+pub use domain::play::Day;
+use domain::play::{LimitSchedule, Limits, Pace, Pending};
 use sqlx::PgConnection;
 
 /// A player as a spin sees them, locked for the transaction.
@@ -19,24 +21,31 @@ pub struct PlayerState {
     pub steady_spins: i32,
 }
 
-/// The limits in force at `now`: the pending ones once their cooling-off is over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub daily_loss_micros: Option<i64>,
-    pub daily_deposit_micros: Option<i64>,
-}
-
 impl PlayerState {
-    pub fn limits_at(&self, now: DateTime<Utc>) -> Limits {
-        match self.pending_limits_from {
-            Some(from) if from <= now => Limits {
-                daily_loss_micros: self.pending_daily_loss_limit_micros,
-                daily_deposit_micros: self.pending_daily_deposit_limit_micros,
-            },
-            _ => Limits {
+    /// The player's limits as stored.
+    pub fn limits(&self) -> LimitSchedule {
+        LimitSchedule {
+            current: Limits {
                 daily_loss_micros: self.daily_loss_limit_micros,
                 daily_deposit_micros: self.daily_deposit_limit_micros,
             },
+            pending: self.pending_limits_from.map(|from| Pending {
+                limits: Limits {
+                    daily_loss_micros: self.pending_daily_loss_limit_micros,
+                    daily_deposit_micros: self.pending_daily_deposit_limit_micros,
+                },
+                from,
+            }),
+            self_excluded_until: self.self_excluded_until,
+        }
+    }
+
+    /// The pace of the player's spins as stored.
+    pub fn pace(&self) -> Pace {
+        Pace {
+            last_spin_at: self.last_spin_at,
+            last_interval_ms: self.last_spin_interval_ms,
+            steady_spins: self.steady_spins,
         }
     }
 }
@@ -137,22 +146,6 @@ pub async fn reveal_seed(conn: &mut PgConnection, player_id: i64) -> Result<Opti
     .bind(player_id)
     .fetch_optional(conn)
     .await
-}
-
-/// One player's totals for one UTC day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
-pub struct Day {
-    pub spins: i64,
-    pub bets_micros: i64,
-    pub wins_micros: i64,
-    pub deposits_micros: i64,
-}
-
-impl Day {
-    /// What the player lost that day: bets less wins, never below zero.
-    pub fn lost_micros(&self) -> i64 {
-        (self.bets_micros - self.wins_micros).max(0)
-    }
 }
 
 pub async fn days(

@@ -7,6 +7,7 @@ mod batcher;
 mod configure;
 mod contribute;
 mod cycle;
+mod player;
 mod rollback;
 mod spin;
 
@@ -18,8 +19,11 @@ use sha2::{Digest, Sha256};
 pub use award::{award, AwardError, AwardRequest};
 pub use configure::{ChangeReceipt, ConfigError, JackpotEdit};
 pub use cycle::open_first_cycle;
+pub use player::{
+    deposit, new_seed, today as player_today, welcome, DepositRefusal, DepositRequest, Deposited,
+};
 pub use rollback::RollbackError;
-pub use spin::{new_seed, SpinOutcome, SpinRefusal, SpinRequest, Spins};
+pub use spin::{SpinOutcome, SpinRefusal, SpinRequest, Spins};
 
 use crate::audit::Actor;
 use crate::db;

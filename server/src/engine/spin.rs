@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use app::api::{LineWinView, SpinAward, SpinContribution, SpinFairness, SpinReceipt};
 use chrono::{DateTime, Utc};
 use domain::money::Amount;
+use domain::play::{self, PlayRefusal, SpinRules, Standing, SteadyPace, Velocity};
 use domain::seeds;
 use sqlx::PgPool;
 
@@ -53,14 +54,9 @@ pub enum SpinRefusal {
     IdempotencyKeyReused,
     #[error("no such player")]
     UnknownPlayer,
-    #[error("the player has excluded themselves until {until}")]
-    SelfExcluded { until: DateTime<Utc> },
-    #[error("the last spin was less than the minimum interval ago")]
-    TooSoon { retry_after_ms: i64 },
-    #[error("the wallet holds {balance}, less than the bet")]
-    InsufficientFunds { balance: Amount },
-    #[error("this spin could lose more than the daily loss limit of {limit} allows ({lost} lost today)")]
-    LossLimitReached { limit: Amount, lost: Amount },
+    /// The rules of play refuse it.
+    #[error(transparent)]
+    Play(#[from] PlayRefusal),
 }
 
 pub type SpinOutcome = Result<SpinReceipt, SpinRefusal>;
@@ -80,13 +76,20 @@ impl Spins {
         players: PlayerSettings,
         limits: BatchLimits,
     ) -> Spins {
+        let rules = SpinRules {
+            interval_ms: game.spin_interval.as_millis() as i64,
+            velocity: Velocity {
+                steady_spins: players.velocity_steady_spins,
+                tolerance_ms: players.velocity_tolerance_ms,
+            },
+        };
         let writer = SpinWriter {
             batch_ids: SequenceIds::batches(db.clone()),
             spin_ids: SequenceIds::spins(db.clone()),
             db,
             accounts,
             game: game.clone(),
-            players,
+            rules,
             fed: Default::default(),
             chain: Default::default(),
         };
@@ -117,7 +120,7 @@ pub struct SpinWriter {
     batch_ids: SequenceIds,
     spin_ids: SequenceIds,
     game: Game,
-    players: PlayerSettings,
+    rules: SpinRules,
     /// The jackpots the slot feeds, and when they were read.
     fed: std::sync::Arc<std::sync::Mutex<Option<Fed>>>,
     chain: std::sync::Arc<tokio::sync::Mutex<Chain>>,
@@ -194,6 +197,7 @@ impl Write for SpinWriter {
         }
         let batch_id = self.batch_ids.next().await?;
         let spin_ids = self.spin_ids.take(requests.len()).await?;
+        let batch = Batch { batch_id, spin_ids: &spin_ids, requests, wallets: &wallets, clearing };
         let mut path = Path::Chained;
         let mut attempt = 1;
         loop {
@@ -202,9 +206,7 @@ impl Write for SpinWriter {
             let mut predicted = false;
             let result = async {
                 let mut tx = self.db.begin().await?;
-                let outcomes = self
-                    .apply(&mut tx, batch_id, &spin_ids, requests, &wallets, clearing, path, &mut predicted)
-                    .await?;
+                let outcomes = self.apply(&mut tx, &batch, path, &mut predicted).await?;
                 tx.commit().await?;
                 Ok::<_, BatchAbort>(outcomes)
             }
@@ -241,6 +243,87 @@ impl Write for SpinWriter {
                 }
             }
         }
+    }
+}
+
+/// A batch of spins and what was fixed for it before its transaction.
+struct Batch<'a> {
+    batch_id: i64,
+    /// One per request, whether accepted or not.
+    spin_ids: &'a [i64],
+    requests: &'a [SpinRequest],
+    /// Each player's wallet.
+    wallets: &'a HashMap<i64, i64>,
+    /// The slot's game clearing account.
+    clearing: i64,
+}
+
+/// The batch's players as its transaction locked and read them.
+struct Locked {
+    now: DateTime<Utc>,
+    state: LockedState,
+    /// Each wallet's balance before the batch.
+    balances: HashMap<i64, i64>,
+    /// The wallets the batch holds, in id order.
+    wallet_ids: Vec<i64>,
+}
+
+/// What the spins of a batch are decided from, by player.
+struct LockedState {
+    now: DateTime<Utc>,
+    players: HashMap<i64, PlayerState>,
+    seeds: HashMap<i64, Seed>,
+    /// Each player's balance, day and pace, moved by each spin decided.
+    standings: HashMap<i64, Standing>,
+    /// Spins stored already under a (player, key) of the batch: their
+    /// request hash and receipt.
+    stored: HashMap<(i64, String), (Vec<u8>, serde_json::Value)>,
+}
+
+/// What a batch decided, before any of it is written.
+struct Decided {
+    results: Vec<Option<SpinOutcome>>,
+    /// Requests that repeat an earlier one of the batch: (index, first's index).
+    repeats: Vec<(usize, usize)>,
+    accepted: Vec<Accepted>,
+    contributions: Vec<ContributionRequest>,
+    transfers: Vec<Transfer>,
+    /// What the accepted spins add to each player's day.
+    added: HashMap<i64, Day>,
+    moves: PlayerMoves,
+}
+
+impl Decided {
+    fn new(requests: usize) -> Decided {
+        Decided {
+            results: vec![None; requests],
+            repeats: Vec::new(),
+            accepted: Vec::new(),
+            contributions: Vec::new(),
+            transfers: Vec::new(),
+            added: HashMap::new(),
+            moves: PlayerMoves::of(&[], &[], Vec::new()),
+        }
+    }
+
+    /// Posts an accepted spin's bet (wallet → the game's clearing) and win (back).
+    fn post(&mut self, batch: &Batch<'_>, request: &SpinRequest, spin_id: i64, win: Amount) {
+        let wallet = batch.wallets[&request.player_id];
+        let reference = format!("spin:{spin_id}");
+        self.transfers.push(Transfer {
+            debit: wallet,
+            credit: batch.clearing,
+            amount: request.bet,
+            kind: TransferKind::Bet,
+            reference: reference.clone(),
+        });
+        self.transfers.push(Transfer {
+            debit: batch.clearing,
+            credit: wallet,
+            amount: win,
+            kind: TransferKind::Win,
+            reference,
+        });
     }
 }
 
@@ -353,180 +436,30 @@ impl SpinWriter {
         Ok(planned)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Decides the batch's spins and writes them, on the batch's path.
     async fn apply(
         &self,
         conn: &mut sqlx::PgConnection,
-        batch_id: i64,
-        spin_ids: &[i64],
-        requests: &[SpinRequest],
-        wallets: &HashMap<i64, i64>,
-        clearing: i64,
+        batch: &Batch<'_>,
         path: Path,
         predicted: &mut bool,
     ) -> Result<Vec<SpinOutcome>, BatchAbort> {
-        let slot = &self.game.slot;
-        let currency = self.game.currency;
-        let mut player_ids: Vec<i64> = requests.iter().map(|r| r.player_id).collect();
-        player_ids.sort_unstable();
-        player_ids.dedup();
-        let (locked, now) = spins::lock_players(conn, &player_ids).await?;
-        let mut players: HashMap<i64, PlayerState> = locked.into_iter().map(|p| (p.id, p)).collect();
-        // The players' seeds, day totals, wallets and stored spins, in a
-        // statement after the lock (see `spins::read_locked`).
-        let today = now.date_naive();
-        let asked: Vec<(i64, &str, i64)> = requests
-            .iter()
-            .map(|r| (r.player_id, r.idempotency_key.as_str(), wallets[&r.player_id]))
-            .collect();
-        let mut seeds: HashMap<i64, Seed> = HashMap::new();
-        let mut days: HashMap<i64, Day> = HashMap::new();
-        let mut locked_balances: HashMap<i64, i64> = HashMap::new();
-        let mut stored: HashMap<(i64, String), (Vec<u8>, serde_json::Value)> = HashMap::new();
-        for mut read in spins::read_locked(conn, &asked, today).await? {
-            let balance = read
-                .balance_micros
-                .ok_or_else(|| sqlx::Error::Protocol(format!("wallet {} is missing", read.wallet_id)))?;
-            locked_balances.insert(read.wallet_id, balance);
-            if let Some(seed) = read.seed() {
-                seeds.insert(read.player_id, seed);
-            }
-            days.insert(read.player_id, read.day());
-            if let Some(spin) = read.stored() {
-                stored.insert((read.player_id, read.idempotency_key), spin);
-            }
-        }
-        for id in players.keys() {
-            if !seeds.contains_key(id) {
-                let seed = new_seed(conn, *id, None).await?;
-                seeds.insert(*id, seed);
-            }
-        }
-        let mut wallet_ids: Vec<i64> = locked_balances.keys().copied().collect();
-        wallet_ids.sort_unstable();
-        let mut balances = locked_balances.clone();
+        let locked = self.lock(conn, batch).await?;
         let jackpots = self.jackpots_fed(conn).await?;
-
-        let mut results: Vec<Option<SpinOutcome>> = vec![None; requests.len()];
-        let mut first_with_key: HashMap<(i64, &str), usize> = HashMap::new();
-        let mut repeats = Vec::new();
-        let mut accepted: Vec<Accepted> = Vec::new();
-        let mut contributions: Vec<ContributionRequest> = Vec::new();
-        let mut updates: HashMap<i64, PlayerUpdate> = HashMap::new();
-        let mut added: HashMap<i64, Day> = HashMap::new();
-        let mut flags = Vec::new();
-        let mut transfers = Vec::new();
-        for (index, request) in requests.iter().enumerate() {
-            let key = (request.player_id, request.idempotency_key.as_str());
-            let hash = request.fingerprint();
-            if let Some((stored_hash, receipt)) =
-                stored.get(&(request.player_id, request.idempotency_key.clone()))
-            {
-                results[index] = Some(if *stored_hash == hash {
-                    Ok(serde_json::from_value(receipt.clone())
-                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?)
-                } else {
-                    Err(SpinRefusal::IdempotencyKeyReused)
-                });
-                continue;
-            }
-            if let Some(&first) = first_with_key.get(&key) {
-                if requests[first].fingerprint() == hash {
-                    repeats.push((index, first));
-                } else {
-                    results[index] = Some(Err(SpinRefusal::IdempotencyKeyReused));
-                }
-                continue;
-            }
-            first_with_key.insert(key, index);
-            let Some(player) = players.get_mut(&request.player_id) else {
-                results[index] = Some(Err(SpinRefusal::UnknownPlayer));
-                continue;
-            };
-            let wallet = wallets[&request.player_id];
-            let balance = balances.entry(wallet).or_default();
-            let day = days.entry(request.player_id).or_default();
-            if let Err(refusal) = self.check(player, *balance, day, request.bet, now) {
-                results[index] = Some(Err(refusal));
-                continue;
-            }
-            let seed = seeds.get_mut(&request.player_id).expect("every locked player has a seed");
-            let nonce = seed.next_nonce;
-            seed.next_nonce += 1;
-            let stops = seeds::stops(&seed.server_seed, &seed.client_seed, nonce as u64, slot.reel_lengths());
-            let outcome = slot.outcome(stops);
-            let win = slot.win(request.bet, &outcome);
-            let spin_id = spin_ids[index];
-            let reference = format!("spin:{spin_id}");
-            *balance += win.micros() - request.bet.micros();
-            transfers.push(Transfer {
-                debit: wallet,
-                credit: clearing,
-                amount: request.bet,
-                kind: TransferKind::Bet,
-                reference: reference.clone(),
-            });
-            transfers.push(Transfer {
-                debit: clearing,
-                credit: wallet,
-                amount: win,
-                kind: TransferKind::Win,
-                reference,
-            });
-            let spin_day = Day {
-                spins: 1,
-                bets_micros: request.bet.micros(),
-                wins_micros: win.micros(),
-                deposits_micros: 0,
-            };
-            add(day, &spin_day);
-            add(added.entry(request.player_id).or_default(), &spin_day);
-            if let Some(flag) = self.pace(player, now) {
-                flags.push((player.id, flag));
-            }
-            player.last_spin_at = Some(now);
-            updates.insert(
-                player.id,
-                PlayerUpdate {
-                    id: player.id,
-                    last_spin_at: now,
-                    last_spin_interval_ms: player.last_spin_interval_ms,
-                    steady_spins: player.steady_spins,
-                },
-            );
-            let first = contributions.len();
-            let actor = Actor::new(format!("player:{}", request.player_id), request.request_id.clone());
-            for jackpot_id in &jackpots {
-                contributions.push(ContributionRequest {
-                    actor: actor.clone(),
-                    jackpot_id: jackpot_id.clone(),
-                    game_id: slot.game_id.clone(),
-                    player_id: request.player_id.to_string(),
-                    bet: request.bet,
-                    currency,
-                    idempotency_key: format!("spin:{spin_id}"),
-                });
-            }
-            accepted.push(Accepted {
-                index,
-                spin_id,
-                seed: seed.clone(),
-                nonce,
-                outcome,
-                win,
-                contributions: first..contributions.len(),
-            });
-        }
-
-        let nonces: Vec<(i64, i64)> = seeds.values().map(|s| (s.id, s.next_nonce)).collect();
-        let updates: Vec<PlayerUpdate> = updates.into_values().collect();
-        let moves = PlayerMoves::of(&updates, &nonces, flags);
-        let basis = Basis { requests, wallets, locked_balances, now };
+        let decided = self.decide(batch, locked.state, &jackpots)?;
+        let Decided { mut results, repeats, accepted, contributions, transfers, added, moves } = decided;
+        let today = locked.now.date_naive();
+        let added: Vec<(i64, Day)> = added.into_iter().collect();
+        let basis = Basis {
+            requests: batch.requests,
+            wallets: batch.wallets,
+            locked_balances: locked.balances,
+            now: locked.now,
+        };
         if path == Path::Locked || contributions.is_empty() {
             // The players first, before the jackpots' locks are taken, so
             // none of this lengthens the time those are held; the spins last,
             // their receipts carrying any award the contributions paid.
-            let added: Vec<(i64, Day)> = added.iter().map(|(player, day)| (*player, *day)).collect();
             spins::advance_players(conn, &moves, &DayColumns::of(today, &added)).await?;
             let views: Vec<Option<ContributionView>> = if contributions.is_empty() {
                 // No spin reaches a pool: all refused or replayed, or the
@@ -535,7 +468,8 @@ impl SpinWriter {
                 Vec::new()
             } else {
                 // The jackpots are locked: the contributions in one statement.
-                let (planned, turn) = self.plan(conn, batch_id, &contributions, path, predicted).await?;
+                let (planned, turn) =
+                    self.plan(conn, batch.batch_id, &contributions, path, predicted).await?;
                 let done = planned.write(conn, &transfers).await?;
                 drop(turn);
                 done.outcomes.iter().map(|o| o.as_ref().ok().map(ContributionView::of_receipt)).collect()
@@ -550,7 +484,8 @@ impl SpinWriter {
             // which every spin moves: only the wallets this batch holds
             // already (`own`) move in the first, so the rows every batch
             // shares are locked only from the last statement to the commit.
-            let (planned, mut turn) = self.plan(conn, batch_id, &contributions, path, predicted).await?;
+            let (planned, mut turn) =
+                self.plan(conn, batch.batch_id, &contributions, path, predicted).await?;
             let views: Vec<Option<ContributionView>> = planned
                 .rows_ahead()
                 .ok_or(BatchAbort::NeedsLock)?
@@ -559,13 +494,12 @@ impl SpinWriter {
                 .collect();
             let (new_spins, jackpot_wins) = self.receipts(accepted, &views, &basis, &mut results);
             debug_assert!(jackpot_wins.is_empty(), "a batch planned from the chain pays no award");
-            let added: Vec<(i64, Day)> = added.into_iter().collect();
             let rows = SpinBatchRows {
                 moves,
                 spins: SpinColumns::of(new_spins),
                 days: DayColumns::of(today, &added),
             };
-            let own = |account| wallet_ids.binary_search(&account).is_ok();
+            let own = |account| locked.wallet_ids.binary_search(&account).is_ok();
             let (_, pools) = planned.write_rows(conn, &transfers, own, &rows).await?;
             turn.come().await;
             pools.write(conn).await?;
@@ -574,6 +508,158 @@ impl SpinWriter {
             results[index] = results[first].clone();
         }
         Ok(results.into_iter().map(|r| r.expect("every spin gets an outcome")).collect())
+    }
+
+    /// Locks the batch's players (in id order), then reads their seeds, day
+    /// totals, wallets (locked) and stored spins in a statement after the
+    /// lock (see `spins::read_locked`); gives a player without a seed one.
+    async fn lock(&self, conn: &mut sqlx::PgConnection, batch: &Batch<'_>) -> Result<Locked, sqlx::Error> {
+        let requests = batch.requests;
+        let mut player_ids: Vec<i64> = requests.iter().map(|r| r.player_id).collect();
+        player_ids.sort_unstable();
+        player_ids.dedup();
+        let (players, now) = spins::lock_players(conn, &player_ids).await?;
+        let asked: Vec<(i64, &str, i64)> = requests
+            .iter()
+            .map(|r| (r.player_id, r.idempotency_key.as_str(), batch.wallets[&r.player_id]))
+            .collect();
+        let mut state = LockedState {
+            now,
+            players: players.into_iter().map(|p| (p.id, p)).collect(),
+            seeds: HashMap::new(),
+            standings: HashMap::new(),
+            stored: HashMap::new(),
+        };
+        let mut balances: HashMap<i64, i64> = HashMap::new();
+        for mut read in spins::read_locked(conn, &asked, now.date_naive()).await? {
+            let balance = read
+                .balance_micros
+                .ok_or_else(|| sqlx::Error::Protocol(format!("wallet {} is missing", read.wallet_id)))?;
+            balances.insert(read.wallet_id, balance);
+            if let Some(seed) = read.seed() {
+                state.seeds.insert(read.player_id, seed);
+            }
+            if let Some(player) = state.players.get(&read.player_id) {
+                let standing = Standing { balance_micros: balance, day: read.day(), pace: player.pace() };
+                state.standings.insert(read.player_id, standing);
+            }
+            if let Some(spin) = read.stored() {
+                state.stored.insert((read.player_id, read.idempotency_key), spin);
+            }
+        }
+        for id in state.players.keys() {
+            if !state.seeds.contains_key(id) {
+                let seed = super::player::new_seed(conn, *id, None).await?;
+                state.seeds.insert(*id, seed);
+            }
+        }
+        let mut wallet_ids: Vec<i64> = balances.keys().copied().collect();
+        wallet_ids.sort_unstable();
+        Ok(Locked { now, state, balances, wallet_ids })
+    }
+
+    /// Walks the batch's spins in arrival order: a replay answers its stored
+    /// (or first) receipt, the rules of play (`domain::play`) accept or refuse
+    /// each of the others, and an accepted spin is drawn from the player's
+    /// seed, its bet and win posted and its contributions asked for.
+    fn decide(
+        &self,
+        batch: &Batch<'_>,
+        mut state: LockedState,
+        jackpots: &[String],
+    ) -> Result<Decided, sqlx::Error> {
+        let slot = &self.game.slot;
+        let requests = batch.requests;
+        let now = state.now;
+        let mut decided = Decided::new(requests.len());
+        let mut first_with_key: HashMap<(i64, &str), usize> = HashMap::new();
+        let mut flags = Vec::new();
+        for (index, request) in requests.iter().enumerate() {
+            let key = (request.player_id, request.idempotency_key.as_str());
+            let hash = request.fingerprint();
+            if let Some((stored_hash, receipt)) = state.stored.get(&(key.0, key.1.to_owned())) {
+                decided.results[index] = Some(if *stored_hash == hash {
+                    Ok(serde_json::from_value(receipt.clone())
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?)
+                } else {
+                    Err(SpinRefusal::IdempotencyKeyReused)
+                });
+                continue;
+            }
+            if let Some(&first) = first_with_key.get(&key) {
+                if requests[first].fingerprint() == hash {
+                    decided.repeats.push((index, first));
+                } else {
+                    decided.results[index] = Some(Err(SpinRefusal::IdempotencyKeyReused));
+                }
+                continue;
+            }
+            first_with_key.insert(key, index);
+            let (Some(player), Some(standing)) =
+                (state.players.get(&request.player_id), state.standings.get_mut(&request.player_id))
+            else {
+                decided.results[index] = Some(Err(SpinRefusal::UnknownPlayer));
+                continue;
+            };
+            if let Err(refusal) = play::check_spin(&self.rules, &player.limits(), standing, request.bet, now)
+            {
+                decided.results[index] = Some(Err(SpinRefusal::Play(refusal)));
+                continue;
+            }
+            let seed = state.seeds.get_mut(&request.player_id).expect("every locked player has a seed");
+            let nonce = seed.next_nonce;
+            seed.next_nonce += 1;
+            let stops = seeds::stops(&seed.server_seed, &seed.client_seed, nonce as u64, slot.reel_lengths());
+            let outcome = slot.outcome(stops);
+            let win = slot.win(request.bet, &outcome);
+            let (next, flag) = play::after_spin(&self.rules, standing, request.bet, win, now);
+            *standing = next;
+            if let Some(flag) = flag {
+                metrics::counter!("cekpot_player_flags_total", "reason" => "steady_intervals").increment(1);
+                flags.push((request.player_id, steady_pace_detail(&flag)));
+            }
+            decided.added.entry(request.player_id).or_default().add(&Day::of_spin(request.bet, win));
+            let spin_id = batch.spin_ids[index];
+            decided.post(batch, request, spin_id, win);
+            let first = decided.contributions.len();
+            let actor = Actor::new(format!("player:{}", request.player_id), request.request_id.clone());
+            for jackpot_id in jackpots {
+                decided.contributions.push(ContributionRequest {
+                    actor: actor.clone(),
+                    jackpot_id: jackpot_id.clone(),
+                    game_id: slot.game_id.clone(),
+                    player_id: request.player_id.to_string(),
+                    bet: request.bet,
+                    currency: self.game.currency,
+                    idempotency_key: format!("spin:{spin_id}"),
+                });
+            }
+            decided.accepted.push(Accepted {
+                index,
+                spin_id,
+                seed: seed.clone(),
+                nonce,
+                outcome,
+                win,
+                contributions: first..decided.contributions.len(),
+            });
+        }
+        let nonces: Vec<(i64, i64)> = state.seeds.values().map(|s| (s.id, s.next_nonce)).collect();
+        let updates: Vec<PlayerUpdate> = decided
+            .added
+            .keys()
+            .map(|id| {
+                let pace = state.standings[id].pace;
+                PlayerUpdate {
+                    id: *id,
+                    last_spin_at: pace.last_spin_at.unwrap_or(now),
+                    last_spin_interval_ms: pace.last_interval_ms,
+                    steady_spins: pace.steady_spins,
+                }
+            })
+            .collect();
+        decided.moves = PlayerMoves::of(&updates, &nonces, flags);
+        Ok(decided)
     }
 
     /// The receipts of the accepted spins, in arrival order, into `results`,
@@ -608,8 +694,8 @@ impl SpinWriter {
             *balance += net;
             let after = *balance;
             if jackpot_win > 0 {
-                let day = Day { wins_micros: jackpot_win, ..Day::default() };
-                add(jackpot_wins.entry(request.player_id).or_default(), &day);
+                let day = Day::of_jackpot_win(Amount::from_micros(jackpot_win));
+                jackpot_wins.entry(request.player_id).or_default().add(&day);
             }
             let receipt = SpinReceipt {
                 spin_id: spin.spin_id,
@@ -670,88 +756,13 @@ impl SpinWriter {
         }
         (new_spins, jackpot_wins.into_iter().collect())
     }
-
-    /// The player's limits, in the order a player would want them explained.
-    fn check(
-        &self,
-        player: &PlayerState,
-        balance: i64,
-        day: &Day,
-        bet: Amount,
-        now: DateTime<Utc>,
-    ) -> Result<(), SpinRefusal> {
-        if let Some(until) = player.self_excluded_until.filter(|until| *until > now) {
-            return Err(SpinRefusal::SelfExcluded { until });
-        }
-        if let Some(last) = player.last_spin_at {
-            let interval = self.game.spin_interval.as_millis() as i64;
-            let since = (now - last).num_milliseconds();
-            if since < interval {
-                return Err(SpinRefusal::TooSoon { retry_after_ms: interval - since });
-            }
-        }
-        if balance < bet.micros() {
-            return Err(SpinRefusal::InsufficientFunds { balance: Amount::from_micros(balance) });
-        }
-        if let Some(limit) = player.limits_at(now).daily_loss_micros {
-            if day.lost_micros() + bet.micros() > limit {
-                return Err(SpinRefusal::LossLimitReached {
-                    limit: Amount::from_micros(limit),
-                    lost: Amount::from_micros(day.lost_micros()),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Velocity: counts spins in a row whose interval is within the tolerance
-    /// of the one before; at the configured count, answers a flag's detail
-    /// (and starts counting again).
-    fn pace(&self, player: &mut PlayerState, now: DateTime<Utc>) -> Option<serde_json::Value> {
-        let last = player.last_spin_at?;
-        let interval = (now - last).num_milliseconds();
-        let steady = player
-            .last_spin_interval_ms
-            .is_some_and(|previous| (interval - previous).abs() <= self.players.velocity_tolerance_ms);
-        player.last_spin_interval_ms = Some(interval);
-        player.steady_spins = if steady { player.steady_spins + 1 } else { 0 };
-        if player.steady_spins < self.players.velocity_steady_spins {
-            return None;
-        }
-        player.steady_spins = 0;
-        metrics::counter!("cekpot_player_flags_total", "reason" => "steady_intervals").increment(1);
-        Some(serde_json::json!({
-            "intervalMs": interval,
-            "steadySpins": self.players.velocity_steady_spins,
-            "toleranceMs": self.players.velocity_tolerance_ms,
-        }))
-    }
 }
 
-fn add(day: &mut Day, more: &Day) {
-    day.spins += more.spins;
-    day.bets_micros += more.bets_micros;
-    day.wins_micros += more.wins_micros;
-    day.deposits_micros += more.deposits_micros;
-}
-
-/// Starts a player's next seed: a fresh server seed from the operating
-/// system's CSPRNG, and the client seed given (or a random one).
-pub async fn new_seed(
-    conn: &mut sqlx::PgConnection,
-    player_id: i64,
-    client_seed: Option<&str>,
-) -> Result<Seed, sqlx::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-    let server_seed = seeds::server_seed_from_bytes(bytes);
-    let client_seed = match client_seed {
-        Some(seed) => seed.to_owned(),
-        None => {
-            let mut bytes = [0u8; 8];
-            getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-            hex::encode(bytes)
-        }
-    };
-    spins::insert_seed(conn, player_id, &server_seed, &client_seed).await
+/// A flag's detail, as `player_flags` keeps it.
+fn steady_pace_detail(flag: &SteadyPace) -> serde_json::Value {
+    serde_json::json!({
+        "intervalMs": flag.interval_ms,
+        "steadySpins": flag.steady_spins,
+        "toleranceMs": flag.tolerance_ms,
+    })
 }

@@ -167,7 +167,7 @@ async fn sign_in(
     if created {
         let demo_credit = Amount::from_micros(state.settings.players.demo_credit_micros);
         let currency = state.spins.game().currency;
-        players::welcome(&mut tx, state.engine.accounts(), &player, currency, demo_credit).await?;
+        crate::engine::welcome(&mut tx, state.engine.accounts(), &player, currency, demo_credit).await?;
     }
     tx.commit().await?;
     let (token, expires_at) = state.tokens.issue(&player, now);

@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use domain::money::Amount;
+use domain::play::{BetRefused, DepositRefused, LimitChange, PlayRefusal};
 use domain::seeds;
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +19,7 @@ use super::service::IdempotencyKey;
 use crate::db::ledger::AccountKind;
 use crate::db::spins::PlayerState;
 use crate::db::{players, spins};
-use crate::engine::{SpinRefusal, SpinRequest};
+use crate::engine::{self, DepositRefusal, DepositRequest, SpinRefusal, SpinRequest};
 use crate::state::AppState;
 
 /// The most entries one history page holds.
@@ -122,7 +123,17 @@ async fn history(
     )
     .await?;
     let more = entries.len() as i64 > limit;
-    let entries: Vec<_> = entries.into_iter().take(limit as usize).collect();
+    let entries: Vec<app::api::WalletEntry> = entries
+        .into_iter()
+        .take(limit as usize)
+        .map(|e| app::api::WalletEntry {
+            id: e.id,
+            kind: e.kind,
+            amount: e.amount,
+            reference: e.reference,
+            at: e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        })
+        .collect();
     let next_before = if more { entries.last().map(|e| e.id) } else { None };
     Ok(Json(app::api::WalletHistory { currency, entries, next_before }))
 }
@@ -135,7 +146,7 @@ struct DepositBody {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Deposited {
+struct DepositView {
     transfer_id: i64,
     amount: Amount,
     currency: domain::money::Currency,
@@ -143,90 +154,52 @@ struct Deposited {
     deposited_today: Amount,
 }
 
-/// A demo deposit (`players.demo_deposits`): `deposits_clearing` → wallet,
-/// within the player's daily deposit limit, refused while self-excluded.
-/// Idempotent per player and key: a retry answers the first deposit.
+/// A demo deposit (`players.demo_deposits`): see [`crate::engine::deposit`].
 async fn deposit(
     State(state): State<AppState>,
     PlayerId(player): PlayerId,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<DepositBody>,
-) -> Result<Json<Deposited>, ApiError> {
+) -> Result<Json<DepositView>, ApiError> {
     if !state.settings.players.demo_deposits {
         return Err(ApiError::new(ErrorCode::DemoModeOff, "deposits are not available on this server"));
     }
-    let max = Amount::from_micros(state.settings.players.deposit_max_micros);
-    if body.amount.micros() <= 0 {
-        return Err(ApiError::new(ErrorCode::InvalidBody, "amount must be positive"));
-    }
-    if body.amount > max {
-        return Err(ApiError::new(ErrorCode::InvalidBody, format!("the largest deposit is {max}")));
-    }
-    let currency = state.spins.game().currency;
-    // The accounts, created (once) before the transaction holds a connection.
-    let accounts = state.engine.accounts();
-    let wallet = accounts.id(AccountKind::PlayerWallet, &player.to_string(), currency).await?;
-    let clearing = accounts.id(AccountKind::DepositsClearing, "", currency).await?;
-    let mut tx = state.db.begin().await?;
-    let now = spins::now(&mut tx).await?;
-    let Some(player_state) = players::settle_limits(&mut tx, player, now).await? else {
-        return Err(no_such_player());
-    };
-    let reference = format!("deposit:{player}:{key}");
-    let day =
-        spins::days(&mut tx, &[player], now.date_naive()).await?.pop().map(|(_, d)| d).unwrap_or_default();
-    let done = |transfer_id: i64, amount: Amount, balance: i64, deposited: i64| Deposited {
-        transfer_id,
-        amount,
-        currency,
-        balance: Amount::from_micros(balance),
-        deposited_today: Amount::from_micros(deposited),
-    };
-    if let Some((id, amount)) = players::transfer_by_reference(&mut tx, &reference).await? {
-        if amount != body.amount {
-            return Err(ApiError::new(
-                ErrorCode::IdempotencyKeyReused,
-                "this key was used for another deposit",
-            ));
-        }
-        let balance = crate::db::ledger::balance(&mut tx, wallet).await?.micros();
-        return Ok(Json(done(id, amount, balance, day.deposits_micros)));
-    }
-    if let Some(until) = player_state.self_excluded_until.filter(|until| *until > now) {
-        return Err(ApiError::new(
-            ErrorCode::SelfExcluded,
-            format!("you have excluded yourself until {until}"),
-        )
-        .with_details(serde_json::json!({ "until": until })));
-    }
-    if let Some(limit) = player_state.limits_at(now).daily_deposit_micros {
-        if day.deposits_micros + body.amount.micros() > limit {
-            return Err(ApiError::new(
-                ErrorCode::DepositLimitReached,
-                format!("this deposit would pass your daily deposit limit of {}", Amount::from_micros(limit)),
-            )
-            .with_details(serde_json::json!({
-                "limit": Amount::from_micros(limit),
-                "depositedToday": Amount::from_micros(day.deposits_micros),
-            })));
-        }
-    }
-    let transfer = crate::db::ledger::Transfer {
-        debit: clearing,
-        credit: wallet,
+    let request = DepositRequest {
+        player_id: player,
         amount: body.amount,
-        kind: crate::db::ledger::TransferKind::Deposit,
-        reference: reference.clone(),
+        idempotency_key: key,
+        max: Amount::from_micros(state.settings.players.deposit_max_micros),
     };
-    crate::db::ledger::post(&mut tx, &[transfer]).await?;
-    let added = spins::Day { deposits_micros: body.amount.micros(), ..spins::Day::default() };
-    let days = spins::DayColumns::of(now.date_naive(), &[(player, added)]);
-    spins::add_to_days(&mut tx, &days).await?;
-    let (id, _) =
-        players::transfer_by_reference(&mut tx, &reference).await?.ok_or(sqlx::Error::RowNotFound)?;
-    let balance = crate::db::ledger::balance(&mut tx, wallet).await?.micros();
-    tx.commit().await?;
-    Ok(Json(done(id, body.amount, balance, day.deposits_micros + body.amount.micros())))
+    let currency = state.spins.game().currency;
+    match engine::deposit(&state.db, state.engine.accounts(), currency, &request).await? {
+        Ok(done) => Ok(Json(DepositView {
+            transfer_id: done.transfer_id,
+            amount: done.amount,
+            currency: done.currency,
+            balance: done.balance,
+            deposited_today: done.deposited_today,
+        })),
+        Err(refusal) => Err(deposit_refusal(refusal)),
+    }
+}
+
+fn deposit_refusal(refusal: DepositRefusal) -> ApiError {
+    let message = refusal.to_string();
+    match refusal {
+        DepositRefusal::UnknownPlayer => no_such_player(),
+        DepositRefusal::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused, message),
+        DepositRefusal::Refused(DepositRefused::NotPositive | DepositRefused::TooLarge { .. }) => {
+            ApiError::new(ErrorCode::InvalidBody, message)
+        }
+        DepositRefusal::Refused(DepositRefused::SelfExcluded { until }) => {
+            ApiError::new(ErrorCode::SelfExcluded, message)
+                .with_details(serde_json::json!({ "until": until }))
+        }
+        DepositRefusal::Refused(DepositRefused::LimitReached { limit, deposited }) => {
+            ApiError::new(ErrorCode::DepositLimitReached, message)
+                .with_details(serde_json::json!({ "limit": limit, "depositedToday": deposited }))
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,29 +216,8 @@ async fn spin(
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<SpinBody>,
 ) -> Result<Json<app::api::SpinReceipt>, ApiError> {
-    let game = state.spins.game();
     let bet = body.bet_amount;
-    if bet.micros() <= 0 {
-        return Err(ApiError::new(ErrorCode::BetNotPositive, "the bet must be positive"));
-    }
-    if bet < game.min_bet {
-        return Err(ApiError::new(
-            ErrorCode::BelowMinimumBet,
-            format!("the smallest bet is {}", game.min_bet),
-        )
-        .with_details(serde_json::json!({ "minBet": game.min_bet })));
-    }
-    if bet > game.max_bet {
-        return Err(ApiError::new(ErrorCode::BetTooLarge, format!("the largest bet is {}", game.max_bet))
-            .with_details(serde_json::json!({ "maxBet": game.max_bet })));
-    }
-    if bet.micros() % game.bet_step.micros() != 0 {
-        return Err(ApiError::new(
-            ErrorCode::BetStepMismatch,
-            format!("a bet is a whole multiple of {}", game.bet_step),
-        )
-        .with_details(serde_json::json!({ "betStep": game.bet_step })));
-    }
+    state.spins.game().bets.check(bet).map_err(bet_refusal)?;
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let request = SpinRequest { player_id: player, bet, idempotency_key: key, request_id };
     match state.spins.spin(request).await? {
@@ -274,19 +226,41 @@ async fn spin(
     }
 }
 
+fn bet_refusal(refusal: BetRefused) -> ApiError {
+    let message = refusal.to_string();
+    match refusal {
+        BetRefused::NotPositive => ApiError::new(ErrorCode::BetNotPositive, message),
+        BetRefused::BelowMinimum { min } => ApiError::new(ErrorCode::BelowMinimumBet, message)
+            .with_details(serde_json::json!({ "minBet": min })),
+        BetRefused::TooLarge { max } => {
+            ApiError::new(ErrorCode::BetTooLarge, message).with_details(serde_json::json!({ "maxBet": max }))
+        }
+        BetRefused::OffStep { step } => ApiError::new(ErrorCode::BetStepMismatch, message)
+            .with_details(serde_json::json!({ "betStep": step })),
+    }
+}
+
 fn spin_refusal(refusal: SpinRefusal) -> ApiError {
     let message = refusal.to_string();
     match refusal {
         SpinRefusal::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused, message),
         SpinRefusal::UnknownPlayer => no_such_player(),
-        SpinRefusal::SelfExcluded { until } => ApiError::new(ErrorCode::SelfExcluded, message)
-            .with_details(serde_json::json!({ "until": until })),
-        SpinRefusal::TooSoon { retry_after_ms } => ApiError::new(ErrorCode::SpinTooSoon, message)
-            .with_details(serde_json::json!({ "retryAfterMs": retry_after_ms })),
-        SpinRefusal::InsufficientFunds { balance } => ApiError::new(ErrorCode::InsufficientFunds, message)
-            .with_details(serde_json::json!({ "balance": balance })),
-        SpinRefusal::LossLimitReached { limit, lost } => ApiError::new(ErrorCode::LossLimitReached, message)
-            .with_details(serde_json::json!({ "limit": limit, "lostToday": lost })),
+        SpinRefusal::Play(PlayRefusal::SelfExcluded { until }) => {
+            ApiError::new(ErrorCode::SelfExcluded, message)
+                .with_details(serde_json::json!({ "until": until }))
+        }
+        SpinRefusal::Play(PlayRefusal::TooSoon { retry_after_ms }) => {
+            ApiError::new(ErrorCode::SpinTooSoon, message)
+                .with_details(serde_json::json!({ "retryAfterMs": retry_after_ms }))
+        }
+        SpinRefusal::Play(PlayRefusal::InsufficientFunds { balance }) => {
+            ApiError::new(ErrorCode::InsufficientFunds, message)
+                .with_details(serde_json::json!({ "balance": balance }))
+        }
+        SpinRefusal::Play(PlayRefusal::LossLimitReached { limit, lost }) => {
+            ApiError::new(ErrorCode::LossLimitReached, message)
+                .with_details(serde_json::json!({ "limit": limit, "lostToday": lost }))
+        }
     }
 }
 
@@ -325,7 +299,7 @@ async fn fairness(
     }
     let seed = match spins::active_seeds(&mut tx, &[player]).await?.pop() {
         Some(seed) => seed,
-        None => crate::engine::new_seed(&mut tx, player, None).await?,
+        None => engine::new_seed(&mut tx, player, None).await?,
     };
     tx.commit().await?;
     Ok(Json(FairnessView {
@@ -361,7 +335,7 @@ async fn rotate(
         return Err(no_such_player());
     }
     let old = spins::reveal_seed(&mut tx, player).await?;
-    let seed = crate::engine::new_seed(&mut tx, player, body.client_seed.as_deref()).await?;
+    let seed = engine::new_seed(&mut tx, player, body.client_seed.as_deref()).await?;
     tx.commit().await?;
     Ok(Json(FairnessView {
         seed_id: seed.id,
@@ -482,18 +456,18 @@ async fn limits_view(
     state: PlayerState,
     now: DateTime<Utc>,
 ) -> Result<LimitsView, ApiError> {
-    let day =
-        spins::days(conn, &[state.id], now.date_naive()).await?.pop().map(|(_, d)| d).unwrap_or_default();
+    let day = engine::player_today(conn, state.id, now).await?;
+    let limits = state.limits();
     let amount = |m: Option<i64>| m.map(Amount::from_micros);
     Ok(LimitsView {
-        daily_loss_limit: amount(state.daily_loss_limit_micros),
-        daily_deposit_limit: amount(state.daily_deposit_limit_micros),
-        pending: state.pending_limits_from.map(|from| PendingLimits {
-            daily_loss_limit: amount(state.pending_daily_loss_limit_micros),
-            daily_deposit_limit: amount(state.pending_daily_deposit_limit_micros),
-            from,
+        daily_loss_limit: amount(limits.current.daily_loss_micros),
+        daily_deposit_limit: amount(limits.current.daily_deposit_micros),
+        pending: limits.pending.map(|pending| PendingLimits {
+            daily_loss_limit: amount(pending.limits.daily_loss_micros),
+            daily_deposit_limit: amount(pending.limits.daily_deposit_micros),
+            from: pending.from,
         }),
-        self_excluded_until: state.self_excluded_until.filter(|until| *until > now),
+        self_excluded_until: limits.excluded_until(now),
         lost_today: Amount::from_micros(day.lost_micros()),
         deposited_today: Amount::from_micros(day.deposits_micros),
     })
@@ -518,32 +492,18 @@ async fn set_limits(
     PlayerId(player): PlayerId,
     ApiJson(body): ApiJson<LimitsBody>,
 ) -> Result<Json<LimitsView>, ApiError> {
-    let invalid = |message: &str| ApiError::new(ErrorCode::InvalidLimit, message.to_owned());
-    for change in [&body.daily_loss_limit, &body.daily_deposit_limit] {
-        if let Some(Some(amount)) = change {
-            if amount.micros() <= 0 {
-                return Err(invalid("a limit is a positive amount (send null to remove it)"));
-            }
-        }
-    }
-    if let Some(days) = body.self_exclude_days {
-        if !(1..=3650).contains(&days) {
-            return Err(invalid("selfExcludeDays is 1 to 3650"));
-        }
-    }
+    let change = LimitChange {
+        daily_loss: body.daily_loss_limit,
+        daily_deposit: body.daily_deposit_limit,
+        self_exclude_days: body.self_exclude_days,
+    };
+    change.check().map_err(|e| ApiError::new(ErrorCode::InvalidLimit, e.to_string()))?;
+    let cooling_off = chrono::Duration::seconds(state.settings.players.limit_cooling_off_s);
     let mut tx = state.db.begin().await?;
     let now = spins::now(&mut tx).await?;
     let settled = players::settle_limits(&mut tx, player, now).await?.ok_or_else(no_such_player)?;
-    let changed = players::change_limits(
-        &mut tx,
-        &settled,
-        now,
-        body.daily_loss_limit.map(|l| l.map(Amount::micros)),
-        body.daily_deposit_limit.map(|l| l.map(Amount::micros)),
-        body.self_exclude_days,
-        state.settings.players.limit_cooling_off_s,
-    )
-    .await?;
+    let limits = settled.limits().changed(&change, now, cooling_off);
+    let changed = players::store_limits(&mut tx, player, &limits).await?;
     let view = limits_view(&mut tx, changed, now).await?;
     tx.commit().await?;
     Ok(Json(view))

@@ -12,6 +12,7 @@ mod instances;
 mod jackpots;
 mod pages;
 mod players;
+
 mod service;
 mod shutdown;
 mod signing;

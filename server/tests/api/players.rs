@@ -13,14 +13,14 @@ use crate::service::{assert_books_balance, create_jackpot, scalar, JackpotSpec};
 const BOT_TOKEN: &str = "7000000002:AAcekpot-players_test_token";
 
 /// A player's session against a test server.
-struct Player {
-    token: String,
-    id: i64,
+pub(crate) struct Player {
+    pub token: String,
+    pub id: i64,
 }
 
 /// A server with a bot token, no minimum interval (tests that check it set
 /// one), and the given changes.
-async fn app_with(pool: &PgPool, customize: impl FnOnce(&mut Settings)) -> TestApp {
+pub(crate) async fn app_with(pool: &PgPool, customize: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_with(pool.clone(), |s| {
         s.telegram.bot_token = Some(BOT_TOKEN.to_owned().into());
         s.slot.spin_interval_ms = 0;
@@ -29,7 +29,7 @@ async fn app_with(pool: &PgPool, customize: impl FnOnce(&mut Settings)) -> TestA
     .await
 }
 
-async fn sign_in(app: &TestApp, telegram_id: i64) -> Player {
+pub(crate) async fn sign_in(app: &TestApp, telegram_id: i64) -> Player {
     let user = json!({ "id": telegram_id, "first_name": "Player", "language_code": "en" }).to_string();
     let auth_date = chrono::Utc::now().timestamp().to_string();
     let init_data = sign(&[("user", &user), ("auth_date", &auth_date)], BOT_TOKEN);
@@ -38,7 +38,7 @@ async fn sign_in(app: &TestApp, telegram_id: i64) -> Player {
     Player { token: body["token"].as_str().unwrap().to_owned(), id: body["player"]["id"].as_i64().unwrap() }
 }
 
-async fn get(app: &TestApp, player: &Player, path: &str) -> (u16, Value) {
+pub(crate) async fn get(app: &TestApp, player: &Player, path: &str) -> (u16, Value) {
     let response = app.client.get(app.url(path)).bearer_auth(&player.token).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
 }
@@ -61,7 +61,7 @@ async fn send(
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-async fn spin(app: &TestApp, player: &Player, key: &str, bet: &str) -> (u16, Value) {
+pub(crate) async fn spin(app: &TestApp, player: &Player, key: &str, bet: &str) -> (u16, Value) {
     spin_with(&app.client, &app.url("/api/spin"), &player.token, key, bet).await
 }
 
@@ -78,7 +78,7 @@ async fn spin_with(client: &reqwest::Client, url: &str, token: &str, key: &str, 
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-fn micros(value: &Value) -> i64 {
+pub(crate) fn micros(value: &Value) -> i64 {
     value
         .as_str()
         .unwrap_or_else(|| panic!("{value} is an amount"))

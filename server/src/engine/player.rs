@@ -1,0 +1,161 @@
+//! A Mini App player's own transactions besides spins: the welcome of a new
+//! player (their first seed and any demo credit), deposits, and new
+//! provably-fair seeds. The rules they follow are `domain::play`'s; this
+//! module holds the transaction around them.
+
+use chrono::{DateTime, Utc};
+use domain::money::{Amount, Currency};
+use domain::play::{self, DepositRefused};
+use domain::seeds;
+use sqlx::{PgConnection, PgPool};
+
+use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
+use crate::db::players::{self, Player};
+use crate::db::spins::{self, DayColumns, Seed};
+
+/// Creates the player's first provably-fair seed and, when `demo_credit` is
+/// positive, credits their new wallet from the house (a `demo_credit`
+/// transfer referenced `player:<id>`). Called once, when the player is
+/// created, in the transaction that created them.
+pub async fn welcome(
+    conn: &mut PgConnection,
+    accounts: &Accounts,
+    player: &Player,
+    currency: Currency,
+    demo_credit: Amount,
+) -> Result<(), sqlx::Error> {
+    new_seed(conn, player.id, None).await?;
+    if demo_credit.micros() > 0 {
+        let house = accounts.id_in(conn, AccountKind::House, "", currency).await?;
+        let wallet =
+            accounts.id_in(conn, AccountKind::PlayerWallet, &player.id.to_string(), currency).await?;
+        let credit = Transfer {
+            debit: house,
+            credit: wallet,
+            amount: demo_credit,
+            kind: TransferKind::DemoCredit,
+            reference: format!("player:{}", player.id),
+        };
+        ledger::post(conn, &[credit]).await?;
+    }
+    Ok(())
+}
+
+/// Starts a player's next seed: a fresh server seed from the operating
+/// system's CSPRNG, and the client seed given (or a random one). The caller
+/// holds the player's lock and has revealed the seed before, if any.
+pub async fn new_seed(
+    conn: &mut PgConnection,
+    player_id: i64,
+    client_seed: Option<&str>,
+) -> Result<Seed, sqlx::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    let server_seed = seeds::server_seed_from_bytes(bytes);
+    let client_seed = match client_seed {
+        Some(seed) => seed.to_owned(),
+        None => {
+            let mut bytes = [0u8; 8];
+            getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+            hex::encode(bytes)
+        }
+    };
+    spins::insert_seed(conn, player_id, &server_seed, &client_seed).await
+}
+
+/// A deposit asked for.
+#[derive(Debug, Clone)]
+pub struct DepositRequest {
+    pub player_id: i64,
+    pub amount: Amount,
+    pub idempotency_key: String,
+    /// The largest single deposit.
+    pub max: Amount,
+}
+
+/// A deposit made (or made before, under the same key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deposited {
+    pub transfer_id: i64,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub balance: Amount,
+    pub deposited_today: Amount,
+}
+
+/// Why a deposit was refused. Nothing of it was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DepositRefusal {
+    #[error("no such player")]
+    UnknownPlayer,
+    #[error("this key was used for another deposit")]
+    IdempotencyKeyReused,
+    #[error(transparent)]
+    Refused(#[from] DepositRefused),
+}
+
+/// A deposit: `deposits_clearing` → wallet, within the player's daily deposit
+/// limit, refused while self-excluded. Idempotent per player and key: a retry
+/// answers the first deposit.
+pub async fn deposit(
+    db: &PgPool,
+    accounts: &Accounts,
+    currency: Currency,
+    request: &DepositRequest,
+) -> Result<Result<Deposited, DepositRefusal>, sqlx::Error> {
+    let player = request.player_id;
+    if let Err(refused) = play::check_deposit_amount(request.amount, request.max) {
+        return Ok(Err(refused.into()));
+    }
+    // The accounts, created (once) before the transaction holds a connection.
+    let wallet = accounts.id(AccountKind::PlayerWallet, &player.to_string(), currency).await?;
+    let clearing = accounts.id(AccountKind::DepositsClearing, "", currency).await?;
+    let mut tx = db.begin().await?;
+    let now = spins::now(&mut tx).await?;
+    let Some(state) = players::settle_limits(&mut tx, player, now).await? else {
+        return Ok(Err(DepositRefusal::UnknownPlayer));
+    };
+    let reference = format!("deposit:{player}:{}", request.idempotency_key);
+    let day = today(&mut tx, player, now).await?;
+    let done = |transfer_id: i64, balance: Amount, deposited_micros: i64| Deposited {
+        transfer_id,
+        amount: request.amount,
+        currency,
+        balance,
+        deposited_today: Amount::from_micros(deposited_micros),
+    };
+    if let Some((id, amount)) = players::transfer_by_reference(&mut tx, &reference).await? {
+        if amount != request.amount {
+            return Ok(Err(DepositRefusal::IdempotencyKeyReused));
+        }
+        let balance = ledger::balance(&mut tx, wallet).await?;
+        return Ok(Ok(done(id, balance, day.deposits_micros)));
+    }
+    if let Err(refused) = play::check_deposit(&state.limits(), &day, request.amount, request.max, now) {
+        return Ok(Err(refused.into()));
+    }
+    let transfer = Transfer {
+        debit: clearing,
+        credit: wallet,
+        amount: request.amount,
+        kind: TransferKind::Deposit,
+        reference: reference.clone(),
+    };
+    ledger::post(&mut tx, &[transfer]).await?;
+    let added = play::Day::of_deposit(request.amount);
+    spins::add_to_days(&mut tx, &DayColumns::of(now.date_naive(), &[(player, added)])).await?;
+    let (id, _) =
+        players::transfer_by_reference(&mut tx, &reference).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let balance = ledger::balance(&mut tx, wallet).await?;
+    tx.commit().await?;
+    Ok(Ok(done(id, balance, day.deposits_micros + request.amount.micros())))
+}
+
+/// The player's totals of the UTC day `now` falls on.
+pub async fn today(
+    conn: &mut PgConnection,
+    player: i64,
+    now: DateTime<Utc>,
+) -> Result<play::Day, sqlx::Error> {
+    Ok(spins::days(conn, &[player], now.date_naive()).await?.pop().map(|(_, d)| d).unwrap_or_default())
+}
