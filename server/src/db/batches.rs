@@ -17,9 +17,10 @@ use sqlx::PgConnection;
 
 // The ids come back as an array without `None`s: a statement that skipped a
 // stored key aborts itself (its verdict) before answering.
-use super::contributions::{self, ContributionColumns, NewContribution, INSERTED_IDS};
-use super::jackpots::{self, CycleColumns, CycleUpdate};
+use super::contributions::{ContributionColumns, NewContribution, INSERTED_IDS};
+use super::jackpots::{CycleColumns, CycleUpdate};
 use super::ledger::{self, Posting, Transfer};
+use super::params::Params;
 
 /// Why the statement aborted itself. Nothing of it was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,35 +59,25 @@ pub async fn write(
     pools: &[PoolChange],
 ) -> Result<Result<Vec<i64>, Refused>, sqlx::Error> {
     let transfers = ledger::consolidate(transfers);
-    let (rows_at, cycles_at, posting_at, count_at, audit_at) = (1, 16, 26, 33, 34);
+    let mut params = Params::new();
+    let rows = ContributionColumns::of(batch_id, rows).ctes(&mut params);
+    let cycles_cte = CycleColumns::of(cycles).cte(&mut params);
+    let posting = Posting::of(&transfers).ctes(&mut params);
+    let count = params.bind(cycles.len() as i64);
+    let audited = audit_cte(&mut params, batch_id, pools, earlier, (0, 0), true);
     let sql = format!(
-        "with {}, {}, {},
+        "with {rows}, {cycles_cte}, {posting},
          verdict as (
              select case
-                 when (select count(*) from cycles) <> ${count_at}
+                 when (select count(*) from cycles) <> {count}
                      then cekpot_abort('CK001', 'a pool changed since the batch read it')
                  when (select count(*) from inserted) <> (select count(*) from input)
                      then cekpot_abort('CK002', 'an idempotency key of the batch is stored already')
                  else 0 end as ok),
-         {}
-         select (select ok from verdict), array({INSERTED_IDS}), (select count(*) from audited)",
-        contributions::insert_ctes(rows_at),
-        jackpots::update_cycles_cte(cycles_at),
-        ledger::posting_ctes(posting_at),
-        audit_cte(audit_at, rows_at + 14, true),
+         {audited}
+         select (select ok from verdict), array({INSERTED_IDS}), (select count(*) from audited)"
     );
-    let (rows, cycle_columns, posting) =
-        (ContributionColumns::of(batch_id, rows), CycleColumns::of(cycles), Posting::of(&transfers));
-    let query = sqlx::query_as::<_, (i64, Vec<i64>, i64)>(&sql);
-    let query = posting
-        .bind_as(cycle_columns.bind_as(rows.bind_as(query)))
-        .bind(cycles.len() as i64)
-        .bind(sqlx::types::Json(pools))
-        .bind(&earlier.ids)
-        .bind(&earlier.key_ids)
-        .bind(&earlier.request_ids)
-        .bind(0_i64)
-        .bind(0_i64);
+    let query = sqlx::query_as_with::<_, (i64, Vec<i64>, i64), _>(&sql, params.finish()?);
     match refusal(query.fetch_one(conn).await)? {
         Ok((_, ids, audited)) => {
             expect_audited(audited, !ids.is_empty() || !earlier.ids.is_empty())?;
@@ -114,17 +105,13 @@ impl Written {
     }
 }
 
-type QueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
-
 /// The caller's own writes, sent in [`write_rows`]'s statement: one round
 /// trip fewer for a transaction that has rows of its own to write (a spin
 /// batch's players and spins).
 pub trait Rider {
     /// Common table expressions, each `name as (…)` followed by a comma,
-    /// their parameters numbered from `$first`.
-    fn ctes(&self, first: usize) -> String;
-    /// Binds those parameters, in order.
-    fn bind_as<'q, O>(&'q self, query: QueryAs<'q, O>) -> QueryAs<'q, O>;
+    /// their values bound to `params`.
+    fn ctes(&self, params: &mut Params) -> String;
 }
 
 /// What [`write_rows`] wrote, for [`write_pools`] to record.
@@ -150,22 +137,21 @@ pub async fn write_rows(
     posting: &Posting,
     rider: &impl Rider,
 ) -> Result<Result<RowsWritten, Refused>, sqlx::Error> {
+    let mut params = Params::new();
+    let rows = ContributionColumns::of(batch_id, rows).ctes(&mut params);
+    let posting = posting.ctes(&mut params);
+    let rider = rider.ctes(&mut params);
     let sql = format!(
-        "with {}, {}, {}
+        "with {rows}, {posting}, {rider}
          verdict as (
              select case
                  when (select count(*) from inserted) <> (select count(*) from input)
                      then cekpot_abort('CK002', 'an idempotency key of the batch is stored already')
                  else 0 end as ok)
          select (select ok from verdict), array({INSERTED_IDS}), (select count(*) from posted),
-                (select count(*) from balances)",
-        contributions::insert_ctes(1),
-        ledger::posting_ctes(16),
-        rider.ctes(23),
+                (select count(*) from balances)"
     );
-    let rows = ContributionColumns::of(batch_id, rows);
-    let query = posting.bind_as(rows.bind_as(sqlx::query_as::<_, (i64, Vec<i64>, i64, i64)>(&sql)));
-    let query = rider.bind_as(query);
+    let query = sqlx::query_as_with::<_, (i64, Vec<i64>, i64, i64), _>(&sql, params.finish()?);
     Ok(refusal(query.fetch_one(conn).await)?.map(|(_, ids, transfers, accounts)| RowsWritten {
         ids,
         transfers,
@@ -199,30 +185,23 @@ pub async fn write_pools(
     .bind(&jackpot_ids)
     .execute(&mut *conn)
     .await?;
+    let mut params = Params::new();
+    let cycles_cte = CycleColumns::of(cycles).cte(&mut params);
+    let posting = posting.ctes(&mut params);
+    let count = params.bind(cycles.len() as i64);
+    let audited =
+        audit_cte(&mut params, batch_id, pools, written, (posted.transfers, posted.accounts), false);
     let sql = format!(
-        "with {}, {},
+        "with {cycles_cte}, {posting},
          verdict as (
              select case
-                 when (select count(*) from cycles) <> $18
+                 when (select count(*) from cycles) <> {count}
                      then cekpot_abort('CK001', 'a pool changed since the batch read it')
                  else 0 end as ok),
-         {}
-         select (select ok from verdict), (select count(*) from audited)",
-        jackpots::update_cycles_cte(1),
-        ledger::posting_ctes(11),
-        audit_cte(19, 25, false),
+         {audited}
+         select (select ok from verdict), (select count(*) from audited)"
     );
-    let cycle_columns = CycleColumns::of(cycles);
-    let query = posting
-        .bind_as(cycle_columns.bind_as(sqlx::query_as::<_, (i64, i64)>(&sql)))
-        .bind(cycles.len() as i64)
-        .bind(sqlx::types::Json(pools))
-        .bind(&written.ids)
-        .bind(&written.key_ids)
-        .bind(&written.request_ids)
-        .bind(posted.transfers)
-        .bind(posted.accounts)
-        .bind(batch_id);
+    let query = sqlx::query_as_with::<_, (i64, i64), _>(&sql, params.finish()?);
     match refusal(query.fetch_one(conn).await)? {
         Ok((_, audited)) => expect_audited(audited, !written.ids.is_empty()).map(Ok),
         Err(refused) => Ok(Err(refused)),
@@ -253,19 +232,30 @@ fn expect_audited(audited: i64, expected: bool) -> Result<(), sqlx::Error> {
 
 /// The CTE `audited`, which appends the batch's audit record once everything
 /// else of the statement has run — its arguments read every other CTE, so the
-/// chain's head is the statement's last lock. Parameters: `$first` the pools
-/// (JSON), `$first + 1` to `$first + 3` the rows earlier statements of the
-/// transaction inserted (a [`Written`]: ids, key ids, request ids), `$first +
-/// 4` and `$first + 5` the transfers and the accounts' balances earlier
-/// statements of the batch posted, `$batch` the batch id; the rows the
+/// chain's head is the statement's last lock. Its values, bound to `params`:
+/// the pools, the rows earlier statements of the transaction inserted
+/// (`earlier`: ids, key ids, request ids), and the transfers and the
+/// accounts' balances earlier statements of the batch posted; the rows the
 /// statement itself inserted are read from its CTE `inserted` when
 /// `inserted_here`. Nothing is appended for a batch that wrote no
 /// contribution. The earlier rows come as parameters, never read back from
 /// the contributions table: a plan made while that table was small could
 /// scan all of it.
-fn audit_cte(first: usize, batch: usize, inserted_here: bool) -> String {
-    let [pools, ids, key_ids, request_ids, transfers_earlier, accounts_earlier] =
-        [first, first + 1, first + 2, first + 3, first + 4, first + 5];
+fn audit_cte(
+    params: &mut Params,
+    batch_id: i64,
+    pools: &[PoolChange],
+    earlier: &Written,
+    (transfers_earlier, accounts_earlier): (i64, i64),
+    inserted_here: bool,
+) -> String {
+    let pools = params.bind(sqlx::types::Json(pools));
+    let ids = params.bind(&earlier.ids);
+    let key_ids = params.bind(&earlier.key_ids);
+    let request_ids = params.bind(&earlier.request_ids);
+    let transfers_earlier = params.bind(transfers_earlier);
+    let accounts_earlier = params.bind(accounts_earlier);
+    let batch = params.bind(batch_id);
     let inserted = if inserted_here {
         "union all
              select 1, id, id, key_id, request_id from inserted"
@@ -275,7 +265,7 @@ fn audit_cte(first: usize, batch: usize, inserted_here: bool) -> String {
     format!(
         "written as (
              select 0 as part, ord, id, key_id, request_id
-               from unnest(${ids}::bigint[], ${key_ids}::text[], ${request_ids}::text[]) with ordinality
+               from unnest({ids}::bigint[], {key_ids}::text[], {request_ids}::text[]) with ordinality
                     as e(id, key_id, request_id, ord)
              {inserted}),
          audited as (
@@ -283,16 +273,16 @@ fn audit_cte(first: usize, batch: usize, inserted_here: bool) -> String {
                         (select string_agg(distinct coalesce(key_id, '-'), ',' order by coalesce(key_id, '-')) from written),
                         'contribution_batch', null, null, null, null,
                         jsonb_build_object(
-                            'batchId', ${batch},
+                            'batchId', {batch},
                             'contributions', (select jsonb_build_object(
                                                   'ids', jsonb_agg(id order by part, ord),
                                                   'keyIds', jsonb_agg(key_id order by part, ord),
                                                   'requestIds', jsonb_agg(request_id order by part, ord))
                                                 from written),
-                            'pools', ${pools}::jsonb,
+                            'pools', {pools}::jsonb,
                             'cyclesUpdated', (select count(*) from cycles),
-                            'accountsMoved', (select count(*) from balances) + ${accounts_earlier},
-                            'transfers', (select count(*) from posted) + ${transfers_earlier}))
+                            'accountsMoved', (select count(*) from balances) + {accounts_earlier},
+                            'transfers', (select count(*) from posted) + {transfers_earlier}))
               where exists (select 1 from written))"
     )
 }

@@ -2,6 +2,8 @@
 
 use sqlx::PgConnection;
 
+use super::params::Params;
+
 /// A contribution row as stored: its id and what was inserted.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredContribution {
@@ -49,7 +51,7 @@ pub struct NewContribution {
     pub request_id: Option<String>,
 }
 
-/// New contribution rows as statement parameters (15, the batch id last).
+/// New contribution rows as statement parameters (see [`ContributionColumns::ctes`]).
 pub struct ContributionColumns<'a> {
     batch_id: i64,
     text: [Vec<&'a str>; 4],
@@ -87,51 +89,42 @@ impl<'a> ContributionColumns<'a> {
         }
     }
 
-    /// Binds the 15 parameters [`insert_ctes`] numbers from its `first`.
-    pub fn bind_as<'q, O>(
-        &'q self,
-        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-        let [jackpots, games, players, keys] = &self.text;
-        let mut query = query.bind(jackpots).bind(games).bind(players).bind(keys).bind(&self.hashes);
-        for column in &self.numbers {
-            query = query.bind(column);
-        }
-        let [key_ids, request_ids] = &self.who;
-        query.bind(key_ids).bind(request_ids).bind(self.batch_id)
+    /// The common table expressions that insert the rows, their values
+    /// bound to `params`: `input` (with each row's `position`) and
+    /// `inserted`. A row whose (jackpot, idempotency key) is already stored
+    /// is skipped, not an error: the caller finds it missing from `inserted`.
+    pub fn ctes(&self, params: &mut Params) -> String {
+        let [jackpots, games, players, keys] = self.text.each_ref().map(|c| params.bind(c));
+        let hashes = params.bind(&self.hashes);
+        let [cycles, bets, amounts, pool_shares, reserve_shares, overflows, values] =
+            self.numbers.each_ref().map(|c| params.bind(c));
+        let [key_ids, request_ids] = self.who.each_ref().map(|c| params.bind(c));
+        let batch = params.bind(self.batch_id);
+        format!(
+            "input as (
+                 select * from unnest({jackpots}::text[], {games}::text[], {players}::text[], {keys}::text[],
+                                      {hashes}::bytea[], {cycles}::bigint[], {bets}::bigint[], {amounts}::bigint[],
+                                      {pool_shares}::bigint[], {reserve_shares}::bigint[], {overflows}::bigint[],
+                                      {values}::bigint[], {key_ids}::text[], {request_ids}::text[])
+                          with ordinality
+                          as t(jackpot_id, game_id, player_id, idempotency_key, request_hash, cycle_number,
+                               bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
+                               overflow_micros, value_after_micros, key_id, request_id, position)),
+             inserted as (
+                 insert into jackpot_contributions (jackpot_id, cycle_number, game_id, player_id, idempotency_key,
+                     request_hash, bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
+                     overflow_micros, value_after_micros, key_id, request_id, batch_id)
+                 select jackpot_id, cycle_number, game_id, player_id, idempotency_key, request_hash,
+                        bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
+                        overflow_micros, value_after_micros, key_id, request_id, {batch}
+                   from input order by position
+                     on conflict (jackpot_id, idempotency_key) do nothing
+                 returning id, jackpot_id, idempotency_key, key_id, request_id)"
+        )
     }
 }
 
-/// The common table expressions that insert [`ContributionColumns`] bound at
-/// `$first` to `$first + 14`: `input` (with each row's `position`) and
-/// `inserted`. A row whose (jackpot, idempotency key) is already stored is
-/// skipped, not an error: the caller finds it missing from `inserted`.
-pub fn insert_ctes(first: usize) -> String {
-    let p: Vec<String> = (first..first + 15).map(|n| format!("${n}")).collect();
-    format!(
-        "input as (
-             select * from unnest({}::text[], {}::text[], {}::text[], {}::text[], {}::bytea[],
-                                  {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[],
-                                  {}::bigint[], {}::bigint[], {}::text[], {}::text[])
-                      with ordinality
-                      as t(jackpot_id, game_id, player_id, idempotency_key, request_hash, cycle_number,
-                           bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
-                           overflow_micros, value_after_micros, key_id, request_id, position)),
-         inserted as (
-             insert into jackpot_contributions (jackpot_id, cycle_number, game_id, player_id, idempotency_key,
-                 request_hash, bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
-                 overflow_micros, value_after_micros, key_id, request_id, batch_id)
-             select jackpot_id, cycle_number, game_id, player_id, idempotency_key, request_hash,
-                    bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
-                    overflow_micros, value_after_micros, key_id, request_id, {}
-               from input order by position
-                 on conflict (jackpot_id, idempotency_key) do nothing
-             returning id, jackpot_id, idempotency_key, key_id, request_id)",
-        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14]
-    )
-}
-
-/// What follows [`insert_ctes`] to answer each row's id in input order, or
+/// What follows [`ContributionColumns::ctes`] to answer each row's id in input order, or
 /// `None` where the key was already stored.
 pub(crate) const INSERTED_IDS: &str = "select i.id from input
       left join inserted i on i.jackpot_id = input.jackpot_id and i.idempotency_key = input.idempotency_key
@@ -147,8 +140,8 @@ pub async fn insert_many(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let columns = ContributionColumns::of(batch_id, rows);
-    let sql = format!("with {} {INSERTED_IDS}", insert_ctes(1));
-    let ids: Vec<(Option<i64>,)> = columns.bind_as(sqlx::query_as(&sql)).fetch_all(conn).await?;
+    let mut params = Params::new();
+    let sql = format!("with {} {INSERTED_IDS}", ContributionColumns::of(batch_id, rows).ctes(&mut params));
+    let ids: Vec<(Option<i64>,)> = sqlx::query_as_with(&sql, params.finish()?).fetch_all(conn).await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }

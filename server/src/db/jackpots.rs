@@ -5,6 +5,8 @@ use domain::jackpot::{Progress, Rules, Status, Tier, TriggerMode};
 use domain::money::{Amount, Currency, Rate};
 use sqlx::{PgConnection, PgPool};
 
+use super::params::Params;
+
 /// A jackpot's configuration, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jackpot {
@@ -204,17 +206,40 @@ impl<'a> CycleColumns<'a> {
         }
     }
 
-    /// Binds the 10 parameters [`update_cycles_cte`] numbers from its `first`.
-    pub fn bind_as<'q, O>(
-        &'q self,
-        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-        let mut query = query.bind(&self.ids);
-        for column in &self.numbers {
-            query = query.bind(column);
-        }
-        let [value, config_version] = &self.expected;
-        query.bind(value).bind(config_version)
+    /// The common table expression `cycles`, its values bound to `params`:
+    /// each cycle's value is set and its meters added to, provided it is
+    /// open, its jackpot active and its value the expected one. A caller
+    /// compares the number of rows in `cycles` with the number of updates.
+    /// A configuration change bumps the open cycle's `config_version`: a
+    /// statement that waited for the change re-checks the cycle row it
+    /// updates (the jackpot row's status it read is from before), so a pause
+    /// never slips inside a batch.
+    pub fn cte(&self, params: &mut Params) -> String {
+        let ids = params.bind(&self.ids);
+        let [cycles, values, bets_count, bets, contributions, pool_shares, reserve_shares] =
+            self.numbers.each_ref().map(|c| params.bind(c));
+        let [expected_value, expected_version] = self.expected.each_ref().map(|c| params.bind(c));
+        format!(
+            "cycles as (
+                 update jackpot_cycles c
+                    set value_micros = u.value_micros,
+                        bets_count = c.bets_count + u.bets_count,
+                        bets_micros = c.bets_micros + u.bets_micros,
+                        contributions_micros = c.contributions_micros + u.contributions_micros,
+                        pool_shares_micros = c.pool_shares_micros + u.pool_shares_micros,
+                        reserve_shares_micros = c.reserve_shares_micros + u.reserve_shares_micros
+                   from unnest({ids}::text[], {cycles}::bigint[], {values}::bigint[], {bets_count}::bigint[],
+                               {bets}::bigint[], {contributions}::bigint[], {pool_shares}::bigint[],
+                               {reserve_shares}::bigint[], {expected_value}::bigint[], {expected_version}::bigint[])
+                        as u(jackpot_id, cycle_number, value_micros, bets_count, bets_micros, contributions_micros,
+                             pool_shares_micros, reserve_shares_micros, expected_value_micros, expected_config_version)
+                  where c.jackpot_id = u.jackpot_id and c.cycle_number = u.cycle_number
+                    and c.closed_at is null
+                    and (u.expected_value_micros is null or c.value_micros = u.expected_value_micros)
+                    and (u.expected_config_version is null or c.config_version = u.expected_config_version)
+                    and exists (select 1 from jackpots j where j.id = c.jackpot_id and j.status = 'active')
+                 returning c.jackpot_id)"
+        )
     }
 }
 
@@ -245,46 +270,14 @@ pub async fn bump_config_version(conn: &mut PgConnection, jackpot_id: &str) -> R
     .map(drop)
 }
 
-/// The common table expression `cycles` that applies [`CycleColumns`] bound at
-/// `$first` to `$first + 9`: each cycle's value is set and its meters added to,
-/// provided it is open, its jackpot active and its value the expected one. A
-/// caller compares the number of rows in `cycles` with the number of updates.
-/// A configuration change bumps the open cycle's `config_version`: a statement
-/// that waited for the change re-checks the cycle row it updates (the jackpot
-/// row's status it read is from before), so a pause never slips inside a batch.
-pub fn update_cycles_cte(first: usize) -> String {
-    let p: Vec<String> = (first..first + 10).map(|n| format!("${n}")).collect();
-    format!(
-        "cycles as (
-             update jackpot_cycles c
-                set value_micros = u.value_micros,
-                    bets_count = c.bets_count + u.bets_count,
-                    bets_micros = c.bets_micros + u.bets_micros,
-                    contributions_micros = c.contributions_micros + u.contributions_micros,
-                    pool_shares_micros = c.pool_shares_micros + u.pool_shares_micros,
-                    reserve_shares_micros = c.reserve_shares_micros + u.reserve_shares_micros
-               from unnest({}::text[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[],
-                           {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[])
-                    as u(jackpot_id, cycle_number, value_micros, bets_count, bets_micros, contributions_micros,
-                         pool_shares_micros, reserve_shares_micros, expected_value_micros, expected_config_version)
-              where c.jackpot_id = u.jackpot_id and c.cycle_number = u.cycle_number
-                and c.closed_at is null
-                and (u.expected_value_micros is null or c.value_micros = u.expected_value_micros)
-                and (u.expected_config_version is null or c.config_version = u.expected_config_version)
-                and exists (select 1 from jackpots j where j.id = c.jackpot_id and j.status = 'active')
-             returning c.jackpot_id)",
-        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
-    )
-}
-
 /// Sets each cycle's value and adds to its meters, all in one statement.
 pub async fn update_cycles(conn: &mut PgConnection, updates: &[CycleUpdate]) -> Result<(), sqlx::Error> {
     if updates.is_empty() {
         return Ok(());
     }
-    let columns = CycleColumns::of(updates);
-    let sql = format!("with {} select count(*) from cycles", update_cycles_cte(1));
-    let (updated,) = columns.bind_as(sqlx::query_as::<_, (i64,)>(&sql)).fetch_one(conn).await?;
+    let mut params = Params::new();
+    let sql = format!("with {} select count(*) from cycles", CycleColumns::of(updates).cte(&mut params));
+    let (updated,): (i64,) = sqlx::query_as_with(&sql, params.finish()?).fetch_one(conn).await?;
     if updated != updates.len() as i64 {
         // Callers hold the jackpots' locks: a cycle that did not update means
         // the code and the database disagree.

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use domain::money::{Amount, Currency};
 use sqlx::{PgConnection, PgPool};
 
+use super::params::Params;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccountKind {
     PlayerWallet,
@@ -283,53 +285,44 @@ impl Posting {
         }
     }
 
-    /// Binds the seven parameters [`posting_ctes`] numbers from its `first`.
-    pub fn bind_as<'q, O>(
-        &'q self,
-        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-        query
-            .bind(&self.debits)
-            .bind(&self.credits)
-            .bind(&self.amounts)
-            .bind(&self.kinds)
-            .bind(&self.references)
-            .bind(&self.accounts)
-            .bind(&self.deltas)
+    /// The common table expressions that post this, its values bound to
+    /// `params`: each account's balance moves by its delta (accounts in id
+    /// order), and the transfers are inserted. For use inside a larger
+    /// statement, so a transaction's writes can go to the database at once.
+    pub fn ctes(&self, params: &mut Params) -> String {
+        let accounts = params.bind(&self.accounts);
+        let deltas = params.bind(&self.deltas);
+        let debits = params.bind(&self.debits);
+        let credits = params.bind(&self.credits);
+        let amounts = params.bind(&self.amounts);
+        let kinds = params.bind(&self.kinds);
+        let references = params.bind(&self.references);
+        format!(
+            "balances as (
+                 update ledger_accounts a set balance_micros = a.balance_micros + d.delta
+                   from (select * from unnest({accounts}::bigint[], {deltas}::bigint[]) as d(account_id, delta)
+                          order by account_id) d
+                  where a.id = d.account_id
+                 returning a.id),
+             posted as (
+                 insert into ledger_transfers (debit_account_id, credit_account_id, amount_micros, kind, reference)
+                 select * from unnest({debits}::bigint[], {credits}::bigint[], {amounts}::bigint[],
+                                      {kinds}::text[], {references}::text[])
+                 returning id)"
+        )
     }
 }
 
-/// The common table expressions that post a [`Posting`] bound at parameters
-/// `$first` to `$first + 6`: each account's balance moves by its delta
-/// (accounts in id order), and the transfers are inserted. For use inside a
-/// larger statement, so a transaction's writes can go to the database at once.
-pub fn posting_ctes(first: usize) -> String {
-    let [debits, credits, amounts, kinds, references, accounts, deltas] =
-        [first, first + 1, first + 2, first + 3, first + 4, first + 5, first + 6];
-    format!(
-        "balances as (
-             update ledger_accounts a set balance_micros = a.balance_micros + d.delta
-               from (select * from unnest(${accounts}::bigint[], ${deltas}::bigint[]) as d(account_id, delta)
-                      order by account_id) d
-              where a.id = d.account_id
-             returning a.id),
-         posted as (
-             insert into ledger_transfers (debit_account_id, credit_account_id, amount_micros, kind, reference)
-             select * from unnest(${debits}::bigint[], ${credits}::bigint[], ${amounts}::bigint[],
-                                  ${kinds}::text[], ${references}::text[])
-             returning id)"
-    )
-}
-
 /// Records the transfers and moves the balances, in one statement: see
-/// [`consolidate`] and [`posting_ctes`]. A caller posts all of a transaction's
+/// [`consolidate`] and [`Posting::ctes`]. A caller posts all of a transaction's
 /// transfers in one call, so each account's balance moves once.
 pub async fn post(conn: &mut PgConnection, transfers: &[Transfer]) -> Result<(), sqlx::Error> {
     let transfers = consolidate(transfers);
     if transfers.is_empty() {
         return Ok(());
     }
-    let posting = Posting::of(&transfers);
-    let sql = format!("with {} select (select count(*) from posted)", posting_ctes(1));
-    posting.bind_as(sqlx::query_as::<_, (i64,)>(&sql)).fetch_one(conn).await.map(drop)
+    let mut params = Params::new();
+    let sql =
+        format!("with {} select (select count(*) from posted)", Posting::of(&transfers).ctes(&mut params));
+    sqlx::query_as_with::<_, (i64,), _>(&sql, params.finish()?).fetch_one(conn).await.map(drop)
 }

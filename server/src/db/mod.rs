@@ -6,6 +6,7 @@ pub mod batches;
 pub mod contributions;
 pub mod jackpots;
 pub mod ledger;
+pub mod params;
 pub mod players;
 pub mod reconciliation;
 pub mod spins;

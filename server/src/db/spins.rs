@@ -6,6 +6,8 @@ pub use domain::play::Day;
 use domain::play::{LimitSchedule, Limits, Pace, Pending};
 use sqlx::PgConnection;
 
+use super::params::Params;
+
 /// A player as a spin sees them, locked for the transaction.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PlayerState {
@@ -306,8 +308,6 @@ pub struct NewSpin {
     pub receipt: serde_json::Value,
 }
 
-type QueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
-
 /// Spins to insert, as statement parameters (see [`SpinColumns::cte`]).
 pub struct SpinColumns {
     numbers: [Vec<i64>; 8],
@@ -343,10 +343,14 @@ impl SpinColumns {
         SpinColumns { numbers, text, hashes, receipts: spins.into_iter().map(|s| s.receipt).collect() }
     }
 
-    /// The common table expression `spun`, which inserts the spins bound at
-    /// `$first` to `$first + 13`.
-    pub fn cte(first: usize) -> String {
-        let p: Vec<String> = (first..first + 14).map(|n| format!("${n}")).collect();
+    /// The common table expression `spun`, which inserts the spins, their
+    /// values bound to `params`.
+    pub fn cte(&self, params: &mut Params) -> String {
+        let [id, player, bet, win, jackpot_win, seed, nonce, balance] =
+            self.numbers.each_ref().map(|c| params.bind(c));
+        let [key, game, currency, stops] = self.text.each_ref().map(|c| params.bind(c));
+        let hash = params.bind(&self.hashes);
+        let receipt = params.bind(&self.receipts);
         format!(
             "spun as (
                  insert into spins (id, player_id, bet_micros, win_micros, jackpot_win_micros, seed_id, nonce,
@@ -355,24 +359,14 @@ impl SpinColumns {
                  overriding system value
                  select id, player_id, bet, win, jackpot_win, seed, nonce, balance, key, game, currency,
                         stops::integer[], hash, receipt
-                   from unnest({}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[],
-                               {}::bigint[], {}::bigint[], {}::text[], {}::text[], {}::text[], {}::text[],
-                               {}::bytea[], {}::jsonb[])
+                   from unnest({id}::bigint[], {player}::bigint[], {bet}::bigint[], {win}::bigint[],
+                               {jackpot_win}::bigint[], {seed}::bigint[], {nonce}::bigint[], {balance}::bigint[],
+                               {key}::text[], {game}::text[], {currency}::text[], {stops}::text[],
+                               {hash}::bytea[], {receipt}::jsonb[])
                         as s(id, player_id, bet, win, jackpot_win, seed, nonce, balance, key, game, currency,
                              stops, hash, receipt)
-                 returning 1)",
-            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13]
+                 returning 1)"
         )
-    }
-
-    pub fn bind_as<'q, O>(&'q self, mut query: QueryAs<'q, O>) -> QueryAs<'q, O> {
-        for column in &self.numbers {
-            query = query.bind(column);
-        }
-        for column in &self.text {
-            query = query.bind(column);
-        }
-        query.bind(&self.hashes).bind(&self.receipts)
     }
 }
 
@@ -400,18 +394,18 @@ impl DayColumns {
         }
     }
 
-    /// The common table expression `days`, which adds the totals bound at
-    /// `$first` (the day) and the five parameters after it, players in id
-    /// order.
-    pub fn cte(first: usize) -> String {
-        let [day, players, spins, bets, wins, deposits] =
-            [first, first + 1, first + 2, first + 3, first + 4, first + 5];
+    /// The common table expression `days`, which adds the totals (players in
+    /// id order), its values bound to `params`.
+    pub fn cte(&self, params: &mut Params) -> String {
+        let day = params.bind(self.day);
+        let players = params.bind(&self.players);
+        let [spins, bets, wins, deposits] = self.totals.each_ref().map(|c| params.bind(c));
         format!(
             "days as (
                  insert into player_days as d (player_id, day, spins, bets_micros, wins_micros, deposits_micros)
-                 select player_id, ${day}, spins, bets, wins, deposits
-                   from unnest(${players}::bigint[], ${spins}::bigint[], ${bets}::bigint[], ${wins}::bigint[],
-                               ${deposits}::bigint[])
+                 select player_id, {day}, spins, bets, wins, deposits
+                   from unnest({players}::bigint[], {spins}::bigint[], {bets}::bigint[], {wins}::bigint[],
+                               {deposits}::bigint[])
                         as a(player_id, spins, bets, wins, deposits)
                   order by player_id
                  on conflict (player_id, day) do update
@@ -420,14 +414,6 @@ impl DayColumns {
                         deposits_micros = d.deposits_micros + excluded.deposits_micros
                  returning 1)"
         )
-    }
-
-    pub fn bind_as<'q, O>(&'q self, mut query: QueryAs<'q, O>) -> QueryAs<'q, O> {
-        query = query.bind(self.day).bind(&self.players);
-        for column in &self.totals {
-            query = query.bind(column);
-        }
-        query
     }
 }
 
@@ -438,14 +424,16 @@ pub async fn record(
     spins: &SpinColumns,
     days: &DayColumns,
 ) -> Result<(), sqlx::Error> {
-    let sql = format!("with {}, {} select 1", SpinColumns::cte(1), DayColumns::cte(15));
-    days.bind_as(spins.bind_as(sqlx::query_as::<_, (i32,)>(&sql))).fetch_one(conn).await.map(drop)
+    let mut params = Params::new();
+    let sql = format!("with {}, {} select 1", spins.cte(&mut params), days.cte(&mut params));
+    sqlx::query_as_with::<_, (i32,), _>(&sql, params.finish()?).fetch_one(conn).await.map(drop)
 }
 
 /// Adds to players' totals of the day, alone (a deposit).
 pub async fn add_to_days(conn: &mut PgConnection, days: &DayColumns) -> Result<(), sqlx::Error> {
-    let sql = format!("with {} select 1", DayColumns::cte(1));
-    days.bind_as(sqlx::query_as::<_, (i32,)>(&sql)).fetch_one(conn).await.map(drop)
+    let mut params = Params::new();
+    let sql = format!("with {} select 1", days.cte(&mut params));
+    sqlx::query_as_with::<_, (i32,), _>(&sql, params.finish()?).fetch_one(conn).await.map(drop)
 }
 
 /// What a batch changes in a player's row.
@@ -484,40 +472,32 @@ impl PlayerMoves {
         }
     }
 
-    /// The common table expressions `moved`, `counted` and `flagged`, bound
-    /// at `$first` to `$first + 7`.
-    pub fn ctes(first: usize) -> String {
-        let p: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
+    /// The common table expressions `moved`, `counted` and `flagged`, their
+    /// values bound to `params`.
+    pub fn ctes(&self, params: &mut Params) -> String {
+        let ids = params.bind(&self.ids);
+        let at = params.bind(&self.at);
+        let intervals = params.bind(&self.intervals);
+        let steady = params.bind(&self.steady);
+        let [seeds, next] = self.nonces.each_ref().map(|c| params.bind(c));
+        let flagged = params.bind(&self.flagged);
+        let details = params.bind(&self.details);
         format!(
             "moved as (
                  update players p set last_spin_at = u.at, last_spin_interval_ms = u.interval, steady_spins = u.steady
-                   from unnest({}::bigint[], {}::timestamptz[], {}::bigint[], {}::integer[])
+                   from unnest({ids}::bigint[], {at}::timestamptz[], {intervals}::bigint[], {steady}::integer[])
                         as u(id, at, interval, steady)
                   where p.id = u.id
                  returning 1),
              counted as (
                  update player_seeds s set next_nonce = u.next
-                   from unnest({}::bigint[], {}::bigint[]) as u(id, next) where s.id = u.id
+                   from unnest({seeds}::bigint[], {next}::bigint[]) as u(id, next) where s.id = u.id
                  returning 1),
              flagged as (
                  insert into player_flags (player_id, reason, detail)
-                 select id, 'steady_intervals', detail from unnest({}::bigint[], {}::jsonb[]) as f(id, detail)
-                 returning 1)",
-            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
+                 select id, 'steady_intervals', detail from unnest({flagged}::bigint[], {details}::jsonb[]) as f(id, detail)
+                 returning 1)"
         )
-    }
-
-    pub fn bind_as<'q, O>(&'q self, query: QueryAs<'q, O>) -> QueryAs<'q, O> {
-        let [seeds, next] = &self.nonces;
-        query
-            .bind(&self.ids)
-            .bind(&self.at)
-            .bind(&self.intervals)
-            .bind(&self.steady)
-            .bind(seeds)
-            .bind(next)
-            .bind(&self.flagged)
-            .bind(&self.details)
     }
 }
 
@@ -529,8 +509,9 @@ pub async fn advance_players(
     moves: &PlayerMoves,
     days: &DayColumns,
 ) -> Result<(), sqlx::Error> {
-    let sql = format!("with {}, {} select 1", PlayerMoves::ctes(1), DayColumns::cte(9));
-    days.bind_as(moves.bind_as(sqlx::query_as::<_, (i32,)>(&sql))).fetch_one(conn).await.map(drop)
+    let mut params = Params::new();
+    let sql = format!("with {}, {} select 1", moves.ctes(&mut params), days.cte(&mut params));
+    sqlx::query_as_with::<_, (i32,), _>(&sql, params.finish()?).fetch_one(conn).await.map(drop)
 }
 
 /// All a chained spin batch writes of its own — its players moved, its spins
@@ -543,17 +524,8 @@ pub struct SpinBatchRows {
 }
 
 impl crate::db::batches::Rider for SpinBatchRows {
-    fn ctes(&self, first: usize) -> String {
-        format!(
-            "{}, {}, {},",
-            PlayerMoves::ctes(first),
-            SpinColumns::cte(first + 8),
-            DayColumns::cte(first + 22)
-        )
-    }
-
-    fn bind_as<'q, O>(&'q self, query: QueryAs<'q, O>) -> QueryAs<'q, O> {
-        self.days.bind_as(self.spins.bind_as(self.moves.bind_as(query)))
+    fn ctes(&self, params: &mut Params) -> String {
+        format!("{}, {}, {},", self.moves.ctes(params), self.spins.cte(params), self.days.cte(params))
     }
 }
 
