@@ -158,6 +158,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The body is larger than the configured limit.
     PayloadTooLarge,
+    /// The request's headers together are larger than the configured limit.
+    HeadersTooLarge,
     /// A query-string parameter is missing, unknown or malformed.
     InvalidQuery,
     /// The request took longer than the configured time-out.
@@ -261,6 +263,7 @@ impl ErrorCode {
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::InvalidQuery => "invalid_query",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::ServiceUnavailable => "service_unavailable",
@@ -322,6 +325,7 @@ mod tests {
             ErrorCode::InvalidBody,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::PayloadTooLarge,
+            ErrorCode::HeadersTooLarge,
             ErrorCode::InvalidQuery,
             ErrorCode::RequestTimeout,
             ErrorCode::ServiceUnavailable,

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use domain::ids::ProviderId;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use secrecy::SecretString;
@@ -20,6 +21,7 @@ pub const DEFAULTS: &str = r#"
 [http]
 addr = "127.0.0.1:3000"
 body_limit_bytes = 65536
+header_bytes_max = 16384
 request_timeout_ms = 10000
 shutdown_grace_ms = 20000
 
@@ -44,6 +46,7 @@ interval_s = 3600
 
 [audit]
 segment_records_max = 1000
+segment_bytes_max = 8388608
 segment_age_max_s = 60
 ship_interval_ms = 1000
 retain_days = 1827
@@ -117,6 +120,9 @@ pub struct HttpSettings {
     pub addr: SocketAddr,
     /// Largest request body accepted; larger ones get `413 payload_too_large`.
     pub body_limit_bytes: usize,
+    /// Largest total of a request's header names and values; larger gets
+    /// `431 headers_too_large`.
+    pub header_bytes_max: usize,
     /// A request still running after this gets `408 request_timeout`.
     pub request_timeout_ms: u64,
     /// On SIGTERM, how long in-flight requests may take to finish.
@@ -149,6 +155,33 @@ pub struct ServiceKey {
     pub id: String,
     pub secret: SecretString,
     pub role: Role,
+    /// The game provider the key belongs to: the namespace of its
+    /// idempotency keys and of the players it names. Several keys of one
+    /// provider (a rotation) share it. Absent: the key's id.
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
+impl ServiceKey {
+    /// The key's provider, checked at start-up by [`ServiceSettings::check`].
+    pub fn provider(&self) -> Result<ProviderId, String> {
+        let provider = self.provider.as_deref().unwrap_or(&self.id);
+        provider.parse().map_err(|e| format!("service key {:?}: provider {provider:?}: {e}", self.id))
+    }
+}
+
+impl ServiceSettings {
+    /// Every key names a provider that is an id, and no two keys share an id.
+    pub fn check(&self) -> Result<(), String> {
+        let mut ids = std::collections::HashSet::new();
+        for key in &self.keys {
+            key.provider()?;
+            if !ids.insert(key.id.as_str()) {
+                return Err(format!("service.keys: the key id {:?} is configured twice", key.id));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What a key may do.
@@ -314,6 +347,9 @@ pub struct DevSettings {
 pub struct AuditSettings {
     /// A segment is sealed when it holds this many records…
     pub segment_records_max: i64,
+    /// …or once its records' bodies reach this many bytes (a single larger
+    /// record is a segment of its own), so a segment always fits in memory.
+    pub segment_bytes_max: i64,
     /// …or when its oldest record is this old, whichever comes first.
     pub segment_age_max_s: u64,
     /// How often the shipper looks for records to seal.
@@ -340,6 +376,9 @@ impl AuditSettings {
         }
         if !(1..=100_000).contains(&self.segment_records_max) {
             return Err("audit.segment_records_max must be between 1 and 100000".into());
+        }
+        if !(1_024..=268_435_456).contains(&self.segment_bytes_max) {
+            return Err("audit.segment_bytes_max must be between 1024 and 268435456".into());
         }
         Ok(())
     }

@@ -88,6 +88,7 @@ impl Application {
             settings.telegram.init_data_max_age_s > 0,
             "telegram.init_data_max_age_s must be positive"
         );
+        settings.service.check().map_err(anyhow::Error::msg)?;
         let tokens = crate::http::auth::Tokens::new(&settings.auth)?;
         if settings.deployment.environment == Environment::Production {
             anyhow::ensure!(

@@ -94,12 +94,21 @@ pub async fn records_from(
     conn: &mut PgConnection,
     from: i64,
     limit: i64,
+    bytes_max: i64,
 ) -> Result<Vec<domain::audit::Record>, sqlx::Error> {
+    // Up to the first record that brings the bodies to `bytes_max` or past
+    // it: at least one record, and never much more than `bytes_max` in memory.
     let rows: Vec<(i64, Vec<u8>, Vec<u8>, String)> = sqlx::query_as(
-        "select seq, prev_hash, hash, body from audit_records where seq >= $1 order by seq limit $2",
+        "select seq, prev_hash, hash, body from (
+             select seq, prev_hash, hash, body,
+                    sum(octet_length(body)) over (order by seq) - octet_length(body) as bytes_before
+               from (select * from audit_records where seq >= $1 order by seq limit $2) r) w
+          where bytes_before < $3
+          order by seq",
     )
     .bind(from)
     .bind(limit)
+    .bind(bytes_max)
     .fetch_all(conn)
     .await?;
     Ok(rows

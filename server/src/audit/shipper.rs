@@ -151,10 +151,12 @@ impl Shipper {
 
     async fn seal_and_put_at(&self, next: &Next, seal: Seal) -> anyhow::Result<Option<Sealed>> {
         let mut chain = next.chain.clone();
-        let limit = self.settings.segment_records_max;
-        let records = super::records_from(&mut *self.db.acquire().await?, chain.next_seq(), limit).await?;
+        let (limit, bytes_max) = (self.settings.segment_records_max, self.settings.segment_bytes_max);
+        let records =
+            super::records_from(&mut *self.db.acquire().await?, chain.next_seq(), limit, bytes_max).await?;
         let Some(first) = records.first() else { return Ok(None) };
-        let full = records.len() as i64 >= limit;
+        let bytes: i64 = records.iter().map(|r| r.body.len() as i64).sum();
+        let full = records.len() as i64 >= limit || bytes >= bytes_max;
         if !full && seal == Seal::WhenDue && !self.is_due(first)? {
             return Ok(None);
         }
@@ -219,7 +221,8 @@ impl Shipper {
             chain.push(record).map_err(|at| anyhow::anyhow!("{key} does not continue the chain: {at}"))?;
         }
         let (first, last) = (records[0].seq, records[records.len() - 1].seq);
-        let stored = super::records_from(&mut *self.db.acquire().await?, first, last - first + 1).await?;
+        let stored =
+            super::records_from(&mut *self.db.acquire().await?, first, last - first + 1, i64::MAX).await?;
         anyhow::ensure!(stored == records, "{key} does not match the database's records {first}..={last}");
         let lock = self.bucket.lock(key, original.version_id.as_deref()).await?;
         let retain_until = lock.holds_for_five_years().map_err(|why| anyhow::anyhow!("{key} {why}"))?;

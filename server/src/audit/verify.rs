@@ -14,6 +14,8 @@ use super::bucket::Bucket;
 
 /// Records read per query.
 const PAGE: i64 = 5_000;
+/// And at most about this many bytes of record bodies a page.
+const PAGE_BYTES: i64 = 16 << 20;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -116,7 +118,7 @@ pub async fn database(db: &PgPool) -> Result<Report, sqlx::Error> {
     let mut report = Report::new("database");
     let mut chain = Chain::start();
     loop {
-        let page = super::records_from(&mut tx, chain.next_seq(), PAGE).await?;
+        let page = super::records_from(&mut tx, chain.next_seq(), PAGE, PAGE_BYTES).await?;
         for record in &page {
             if let Err(at) = chain.push(record) {
                 return Ok(report.broke(at));
@@ -265,6 +267,6 @@ async fn stored_copies(db: &PgPool, records: &[Record]) -> Result<HashMap<i64, R
         return Ok(HashMap::new());
     };
     let mut conn = db.acquire().await?;
-    let copies = super::records_from(&mut conn, first.seq, last.seq - first.seq + 1).await?;
+    let copies = super::records_from(&mut conn, first.seq, last.seq - first.seq + 1, i64::MAX).await?;
     Ok(copies.into_iter().filter(|c| c.seq <= last.seq).map(|c| (c.seq, c)).collect())
 }

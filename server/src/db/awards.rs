@@ -10,7 +10,10 @@ pub struct AwardRecord {
     pub id: i64,
     pub jackpot_id: String,
     pub cycle_number: i64,
+    pub origin: String,
     pub player_id: String,
+    /// The account the award paid (and a rollback takes back from).
+    pub winner_account_id: i64,
     pub session_id: Option<String>,
     pub awarded_amount_micros: i64,
     pub trigger_mode: String,
@@ -22,7 +25,8 @@ pub struct AwardRecord {
     pub commitment: Option<String>,
 }
 
-const AWARD_SELECT: &str = "select a.id, a.jackpot_id, a.cycle_number, a.player_id, a.session_id,
+const AWARD_SELECT: &str = "select a.id, a.jackpot_id, a.cycle_number, a.origin, a.player_id,
+            a.winner_account_id, a.session_id,
             a.awarded_amount_micros, a.trigger_mode, a.contribution_id, a.status, a.created_at,
             c.drop_point_micros, c.salt, c.commitment
        from jackpot_awards a
@@ -31,7 +35,9 @@ const AWARD_SELECT: &str = "select a.id, a.jackpot_id, a.cycle_number, a.player_
 pub struct NewAward<'a> {
     pub jackpot_id: &'a str,
     pub cycle_number: i64,
+    pub origin: &'a str,
     pub player_id: &'a str,
+    pub winner_account_id: i64,
     pub session_id: Option<&'a str>,
     pub awarded_amount: Amount,
     pub trigger_mode: &'a str,
@@ -41,8 +47,8 @@ pub struct NewAward<'a> {
 pub async fn insert(conn: &mut PgConnection, award: &NewAward<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "insert into jackpot_awards (jackpot_id, cycle_number, player_id, session_id, awarded_amount_micros,
-                                     trigger_mode, contribution_id)
-         values ($1, $2, $3, $4, $5, $6, $7) returning id",
+                                     trigger_mode, contribution_id, origin, winner_account_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id",
     )
     .bind(award.jackpot_id)
     .bind(award.cycle_number)
@@ -51,6 +57,8 @@ pub async fn insert(conn: &mut PgConnection, award: &NewAward<'_>) -> Result<i64
     .bind(award.awarded_amount.micros())
     .bind(award.trigger_mode)
     .bind(award.contribution_id)
+    .bind(award.origin)
+    .bind(award.winner_account_id)
     .fetch_one(conn)
     .await
 }
@@ -140,6 +148,7 @@ pub struct Claim {
 pub async fn find_claim(
     conn: &mut PgConnection,
     jackpot_id: &str,
+    origin: &str,
     idempotency_key: &str,
 ) -> Result<Option<Claim>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
@@ -152,9 +161,10 @@ pub async fn find_claim(
     }
     let row: Option<ClaimRow> = sqlx::query_as(
         "select id, cycle_number, request_hash, outcome, award_id
-           from jackpot_award_claims where jackpot_id = $1 and idempotency_key = $2",
+           from jackpot_award_claims where jackpot_id = $1 and origin = $2 and idempotency_key = $3",
     )
     .bind(jackpot_id)
+    .bind(origin)
     .bind(idempotency_key)
     .fetch_optional(conn)
     .await?;
@@ -172,6 +182,7 @@ pub async fn find_claim(
 
 pub struct NewClaim<'a> {
     pub jackpot_id: &'a str,
+    pub origin: &'a str,
     pub cycle_number: i64,
     pub player_id: &'a str,
     pub session_id: &'a str,
@@ -184,8 +195,8 @@ pub struct NewClaim<'a> {
 pub async fn insert_claim(conn: &mut PgConnection, claim: &NewClaim<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "insert into jackpot_award_claims (jackpot_id, cycle_number, player_id, session_id, idempotency_key,
-                                           request_hash, outcome, award_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+                                           request_hash, outcome, award_id, origin)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id",
     )
     .bind(claim.jackpot_id)
     .bind(claim.cycle_number)
@@ -195,6 +206,7 @@ pub async fn insert_claim(conn: &mut PgConnection, claim: &NewClaim<'_>) -> Resu
     .bind(claim.request_hash)
     .bind(claim.outcome.as_str())
     .bind(claim.award_id)
+    .bind(claim.origin)
     .fetch_one(conn)
     .await
 }

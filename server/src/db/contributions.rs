@@ -12,21 +12,23 @@ pub struct StoredContribution {
     pub row: NewContribution,
 }
 
-/// Contributions already stored under any of the (jackpot, key) pairs.
+/// Contributions already stored under any of the (jackpot, origin, key) triples.
 pub async fn find_by_keys(
     conn: &mut PgConnection,
     jackpot_ids: &[&str],
+    origins: &[&str],
     keys: &[&str],
 ) -> Result<Vec<StoredContribution>, sqlx::Error> {
     sqlx::query_as(
-        "select c.id, c.jackpot_id, c.cycle_number, c.game_id, c.player_id, c.idempotency_key, c.request_hash,
-                c.bet_amount_micros, c.amount_micros, c.pool_share_micros, c.reserve_share_micros,
+        "select c.id, c.jackpot_id, c.cycle_number, c.game_id, c.player_id, c.origin, c.idempotency_key,
+                c.request_hash, c.bet_amount_micros, c.amount_micros, c.pool_share_micros, c.reserve_share_micros,
                 c.overflow_micros, c.value_after_micros, c.key_id, c.request_id
            from jackpot_contributions c
-           join unnest($1::text[], $2::text[]) as k(jackpot_id, idempotency_key)
-             on c.jackpot_id = k.jackpot_id and c.idempotency_key = k.idempotency_key",
+           join unnest($1::text[], $2::text[], $3::text[]) as k(jackpot_id, origin, idempotency_key)
+             on c.jackpot_id = k.jackpot_id and c.origin = k.origin and c.idempotency_key = k.idempotency_key",
     )
     .bind(jackpot_ids)
+    .bind(origins)
     .bind(keys)
     .fetch_all(conn)
     .await
@@ -38,6 +40,8 @@ pub struct NewContribution {
     pub cycle_number: i64,
     pub game_id: String,
     pub player_id: String,
+    /// The namespace of the key and the player (see `engine::Origin`).
+    pub origin: String,
     pub idempotency_key: String,
     pub request_hash: Vec<u8>,
     pub bet_amount_micros: i64,
@@ -54,7 +58,7 @@ pub struct NewContribution {
 /// New contribution rows as statement parameters (see [`ContributionColumns::ctes`]).
 pub struct ContributionColumns<'a> {
     batch_id: i64,
-    text: [Vec<&'a str>; 4],
+    text: [Vec<&'a str>; 5],
     who: [Vec<Option<&'a str>>; 2],
     hashes: Vec<&'a [u8]>,
     numbers: [Vec<i64>; 7],
@@ -70,6 +74,7 @@ impl<'a> ContributionColumns<'a> {
                 text(|r| &r.jackpot_id),
                 text(|r| &r.game_id),
                 text(|r| &r.player_id),
+                text(|r| &r.origin),
                 text(|r| &r.idempotency_key),
             ],
             who: [
@@ -91,10 +96,10 @@ impl<'a> ContributionColumns<'a> {
 
     /// The common table expressions that insert the rows, their values
     /// bound to `params`: `input` (with each row's `position`) and
-    /// `inserted`. A row whose (jackpot, idempotency key) is already stored
-    /// is skipped, not an error: the caller finds it missing from `inserted`.
+    /// `inserted`. A row whose (jackpot, origin, idempotency key) is already
+    /// stored is skipped, not an error: the caller finds it missing from `inserted`.
     pub fn ctes(&self, params: &mut Params) -> String {
-        let [jackpots, games, players, keys] = self.text.each_ref().map(|c| params.bind(c));
+        let [jackpots, games, players, origins, keys] = self.text.each_ref().map(|c| params.bind(c));
         let hashes = params.bind(&self.hashes);
         let [cycles, bets, amounts, pool_shares, reserve_shares, overflows, values] =
             self.numbers.each_ref().map(|c| params.bind(c));
@@ -102,24 +107,25 @@ impl<'a> ContributionColumns<'a> {
         let batch = params.bind(self.batch_id);
         format!(
             "input as (
-                 select * from unnest({jackpots}::text[], {games}::text[], {players}::text[], {keys}::text[],
+                 select * from unnest({jackpots}::text[], {games}::text[], {players}::text[], {origins}::text[],
+                                      {keys}::text[],
                                       {hashes}::bytea[], {cycles}::bigint[], {bets}::bigint[], {amounts}::bigint[],
                                       {pool_shares}::bigint[], {reserve_shares}::bigint[], {overflows}::bigint[],
                                       {values}::bigint[], {key_ids}::text[], {request_ids}::text[])
                           with ordinality
-                          as t(jackpot_id, game_id, player_id, idempotency_key, request_hash, cycle_number,
+                          as t(jackpot_id, game_id, player_id, origin, idempotency_key, request_hash, cycle_number,
                                bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
                                overflow_micros, value_after_micros, key_id, request_id, position)),
              inserted as (
-                 insert into jackpot_contributions (jackpot_id, cycle_number, game_id, player_id, idempotency_key,
-                     request_hash, bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
-                     overflow_micros, value_after_micros, key_id, request_id, batch_id)
-                 select jackpot_id, cycle_number, game_id, player_id, idempotency_key, request_hash,
+                 insert into jackpot_contributions (jackpot_id, cycle_number, game_id, player_id, origin,
+                     idempotency_key, request_hash, bet_amount_micros, amount_micros, pool_share_micros,
+                     reserve_share_micros, overflow_micros, value_after_micros, key_id, request_id, batch_id)
+                 select jackpot_id, cycle_number, game_id, player_id, origin, idempotency_key, request_hash,
                         bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
                         overflow_micros, value_after_micros, key_id, request_id, {batch}
                    from input order by position
-                     on conflict (jackpot_id, idempotency_key) do nothing
-                 returning id, jackpot_id, idempotency_key, key_id, request_id)"
+                     on conflict (jackpot_id, origin, idempotency_key) do nothing
+                 returning id, jackpot_id, origin, idempotency_key, key_id, request_id)"
         )
     }
 }
@@ -127,7 +133,8 @@ impl<'a> ContributionColumns<'a> {
 /// What follows [`ContributionColumns::ctes`] to answer each row's id in input order, or
 /// `None` where the key was already stored.
 pub(crate) const INSERTED_IDS: &str = "select i.id from input
-      left join inserted i on i.jackpot_id = input.jackpot_id and i.idempotency_key = input.idempotency_key
+      left join inserted i on i.jackpot_id = input.jackpot_id and i.origin = input.origin
+                          and i.idempotency_key = input.idempotency_key
      order by input.position";
 
 /// Inserts the rows in one statement; answers their ids in the order given,

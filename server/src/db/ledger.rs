@@ -12,7 +12,10 @@ use super::params::Params;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccountKind {
+    /// A Mini App player's wallet, owned by the player's id.
     PlayerWallet,
+    /// An outside provider's player's wallet, owned `<provider>/<player>`.
+    ExternalWallet,
     JackpotPool,
     JackpotReserve,
     House,
@@ -25,6 +28,7 @@ impl AccountKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             AccountKind::PlayerWallet => "player_wallet",
+            AccountKind::ExternalWallet => "external_wallet",
             AccountKind::JackpotPool => "jackpot_pool",
             AccountKind::JackpotReserve => "jackpot_reserve",
             AccountKind::House => "house",

@@ -13,6 +13,8 @@ use crate::db::ledger::{self, Accounts};
 #[derive(Debug, Clone)]
 pub struct AwardRequest {
     pub actor: Actor,
+    /// The namespace of the key and of the player named.
+    pub origin: super::Origin,
     pub jackpot_id: String,
     pub player_id: String,
     pub session_id: String,
@@ -57,7 +59,9 @@ pub async fn award(
     else {
         return Ok(Err(AwardError::JackpotNotFound));
     };
-    if let Some(claim) = awards::find_claim(conn, &jackpot.id, &request.idempotency_key).await? {
+    if let Some(claim) =
+        awards::find_claim(conn, &jackpot.id, request.origin.as_str(), &request.idempotency_key).await?
+    {
         return replay(conn, claim, &hash, open.cycle_number).await;
     }
     if open.rules.trigger_mode() != TriggerMode::Provider {
@@ -68,6 +72,7 @@ pub async fn award(
     }
     let claim = |outcome, award_id| NewClaim {
         jackpot_id: &jackpot.id,
+        origin: request.origin.as_str(),
         cycle_number: request.cycle,
         player_id: &request.player_id,
         session_id: &request.session_id,
@@ -79,6 +84,7 @@ pub async fn award(
     if request.cycle == open.cycle_number {
         let winner = Winner {
             actor: &request.actor,
+            origin: &request.origin,
             player_id: &request.player_id,
             session_id: Some(&request.session_id),
             contribution_id: None,

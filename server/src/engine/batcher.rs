@@ -223,7 +223,8 @@ impl Writer {
         // connection while holding the first.
         for request in requests {
             self.accounts.id(AccountKind::GameClearing, &request.game_id, request.currency).await?;
-            self.accounts.id(AccountKind::PlayerWallet, &request.player_id, request.currency).await?;
+            let (kind, owner) = request.origin.wallet(&request.player_id);
+            self.accounts.id(kind, &owner, request.currency).await?;
         }
         let batch_id = self.batch_ids.next().await?;
         let keys = match self.unlocked(batch_id, requests).await {

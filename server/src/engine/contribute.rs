@@ -17,6 +17,15 @@ use crate::db::ledger::{AccountKind, Accounts, Posting, Transfer, TransferKind};
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
 
+/// What a stored contribution is found by: (jackpot, origin, idempotency key).
+type StoredKey<'r> = (&'r str, &'r str, &'r str);
+
+impl ContributionRequest {
+    fn stored_key(&self) -> StoredKey<'_> {
+        (self.jackpot_id.as_str(), self.origin.as_str(), self.idempotency_key.as_str())
+    }
+}
+
 /// Why a batch stopped. Nothing of it is written (the caller rolls back).
 #[derive(Debug)]
 pub enum BatchAbort {
@@ -130,11 +139,11 @@ pub async fn plan_batch<'r>(
     };
 
     let mut results: Vec<Option<Outcome>> = vec![None; requests.len()];
-    let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut first_with_key: HashMap<StoredKey, usize> = HashMap::new();
     let mut repeats: Vec<(usize, usize)> = Vec::new();
     let mut runs: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, request) in requests.iter().enumerate() {
-        let key = (request.jackpot_id.as_str(), request.idempotency_key.as_str());
+        let key = request.stored_key();
         if let Some((hash, receipt)) = stored.get(&key) {
             results[index] = Some(if *hash == fingerprints[index] {
                 Ok(receipt.clone())
@@ -357,10 +366,11 @@ fn eligibility(
 async fn stored_receipts<'r>(
     conn: &mut PgConnection,
     requests: &'r [ContributionRequest],
-) -> Result<HashMap<(&'r str, &'r str), (Vec<u8>, ContributionReceipt)>, sqlx::Error> {
+) -> Result<HashMap<StoredKey<'r>, (Vec<u8>, ContributionReceipt)>, sqlx::Error> {
     let jackpot_ids: Vec<&str> = requests.iter().map(|r| r.jackpot_id.as_str()).collect();
+    let origins: Vec<&str> = requests.iter().map(|r| r.origin.as_str()).collect();
     let keys: Vec<&str> = requests.iter().map(|r| r.idempotency_key.as_str()).collect();
-    let stored = contributions::find_by_keys(conn, &jackpot_ids, &keys).await?;
+    let stored = contributions::find_by_keys(conn, &jackpot_ids, &origins, &keys).await?;
     if stored.is_empty() {
         return Ok(HashMap::new());
     }
@@ -372,17 +382,15 @@ async fn stored_receipts<'r>(
     }
     let mut receipts = HashMap::new();
     for StoredContribution { id, row } in stored {
-        let Some(request) = requests
-            .iter()
-            .find(|r| r.jackpot_id == row.jackpot_id && r.idempotency_key == row.idempotency_key)
-        else {
+        let Some(request) = requests.iter().find(|r| {
+            r.jackpot_id == row.jackpot_id
+                && r.origin.as_str() == row.origin
+                && r.idempotency_key == row.idempotency_key
+        }) else {
             continue;
         };
         let award = won.remove(&id);
-        receipts.insert(
-            (request.jackpot_id.as_str(), request.idempotency_key.as_str()),
-            (row.request_hash.clone(), stored_receipt(id, &row, award)),
-        );
+        receipts.insert(request.stored_key(), (row.request_hash.clone(), stored_receipt(id, &row, award)));
     }
     Ok(receipts)
 }
@@ -503,6 +511,7 @@ impl Run<'_> {
                 cycle.value_micros = pool.value.micros();
                 let winner = Winner {
                     actor: &request.actor,
+                    origin: &request.origin,
                     player_id: &request.player_id,
                     session_id: None,
                     contribution_id: ids.last().copied(),
@@ -576,6 +585,7 @@ fn new_row(
         cycle_number: cycle,
         game_id: request.game_id.clone(),
         player_id: request.player_id.clone(),
+        origin: request.origin.as_str().to_owned(),
         idempotency_key: request.idempotency_key.clone(),
         request_hash: fingerprint.to_vec(),
         bet_amount_micros: request.bet.micros(),

@@ -155,6 +155,8 @@ fn draw_fairness(rules: &Rules) -> Option<(Amount, String, String)> {
 /// The winner of a cycle and what led to it.
 pub(super) struct Winner<'a> {
     pub actor: &'a Actor,
+    /// The namespace of `player_id`, and so of the wallet paid.
+    pub origin: &'a super::Origin,
     pub player_id: &'a str,
     pub session_id: Option<&'a str>,
     pub contribution_id: Option<i64>,
@@ -173,12 +175,16 @@ pub(super) async fn award_cycle(
     books: &mut Books,
 ) -> Result<(AwardReceipt, OpenCycle), sqlx::Error> {
     let awarded_amount = Amount::from_micros(cycle.value_micros);
+    let (kind, owner) = winner.origin.wallet(winner.player_id);
+    let wallet = books.accounts.id_in(conn, kind, &owner, jackpot.currency).await?;
     let award_id = awards::insert(
         conn,
         &NewAward {
             jackpot_id: &jackpot.id,
             cycle_number: cycle.cycle_number,
+            origin: winner.origin.as_str(),
             player_id: winner.player_id,
+            winner_account_id: wallet,
             session_id: winner.session_id,
             awarded_amount,
             trigger_mode: cycle.rules.trigger_mode().as_str(),
@@ -196,8 +202,6 @@ pub(super) async fn award_cycle(
     };
     jackpots::update_cycles(conn, &[update]).await?;
     jackpots::close_cycle(conn, &jackpot.id, cycle.cycle_number).await?;
-    let wallet =
-        books.accounts.id_in(conn, AccountKind::PlayerWallet, winner.player_id, jackpot.currency).await?;
     let pool = books.pool;
     books.transfer(pool, wallet, awarded_amount, TransferKind::Award, &format!("award:{award_id}"));
     let next = open_cycle(conn, jackpot, cycle.cycle_number + 1, books).await?;
@@ -211,7 +215,9 @@ pub(super) async fn award_cycle(
         detail: serde_json::json!({
             "awardId": award_id,
             "cycle": cycle.cycle_number,
+            "origin": winner.origin.as_str(),
             "playerId": winner.player_id,
+            "walletAccountId": wallet,
             "sessionId": winner.session_id,
             "contributionId": winner.contribution_id,
             "triggerMode": cycle.rules.trigger_mode(),

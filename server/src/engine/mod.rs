@@ -12,6 +12,7 @@ mod rollback;
 mod spin;
 
 use chrono::{DateTime, Utc};
+use domain::ids::ProviderId;
 use domain::jackpot::{ContributionRejected, TriggerMode};
 use domain::money::{Amount, Currency};
 use sha2::{Digest, Sha256};
@@ -28,7 +29,7 @@ pub use spin::{SpinOutcome, SpinRefusal, SpinRequest, Spins};
 use crate::audit::Actor;
 use crate::db;
 use crate::db::awards::AwardRecord;
-use crate::db::ledger::Accounts;
+use crate::db::ledger::{AccountKind, Accounts};
 use crate::db::SequenceIds;
 
 pub use batcher::BatchLimits;
@@ -147,7 +148,8 @@ impl Engine {
         // The winner's wallet, created (once) before the transaction holds a
         // connection; see `Accounts`.
         if let Some(currency) = db::jackpots::currency_of(&self.db, &request.jackpot_id).await? {
-            self.accounts.id(db::ledger::AccountKind::PlayerWallet, &request.player_id, currency).await?;
+            let (kind, owner) = request.origin.wallet(&request.player_id);
+            self.accounts.id(kind, &owner, currency).await?;
         }
         let started = Utc::now();
         let mut tx = self.db.begin().await?;
@@ -167,11 +169,45 @@ fn count_award(award: &AwardReceipt) {
     metrics::counter!("cekpot_awards_total", "trigger_mode" => award.trigger_mode.as_str()).increment(1);
 }
 
+/// Where a contribution or an award claim comes from: the namespace of its
+/// idempotency key and of the player it names. Provider A's key `round-1`
+/// and provider B's are two requests; A's player `42`, B's and the Mini
+/// App's player 42 are three wallets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// The Mini App's own slot: its players are Mini App players.
+    House,
+    /// An outside game provider (a service key's `provider`): its players
+    /// are external players.
+    Provider(ProviderId),
+}
+
+impl Origin {
+    /// As stored: a provider's id, or `@house`, which no provider id can be
+    /// (it never starts with `@`).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Origin::House => "@house",
+            Origin::Provider(provider) => provider.as_str(),
+        }
+    }
+
+    /// The ledger account that pays the player this origin names `player_id`.
+    pub fn wallet(&self, player_id: &str) -> (AccountKind, String) {
+        match self {
+            Origin::House => (AccountKind::PlayerWallet, player_id.to_owned()),
+            Origin::Provider(provider) => (AccountKind::ExternalWallet, format!("{provider}/{player_id}")),
+        }
+    }
+}
+
 /// One bet's contribution, as a caller asked for it.
 #[derive(Debug, Clone)]
 pub struct ContributionRequest {
     /// Who sent it; recorded with the contribution and in the audit trail.
     pub actor: Actor,
+    /// Its idempotency key's and its player's namespace.
+    pub origin: Origin,
     pub jackpot_id: String,
     pub game_id: String,
     pub player_id: String,

@@ -40,7 +40,8 @@ pub async fn rollback(
         Some(currency) => currency,
         None => return Ok(Err(RollbackError::AwardNotFound)),
     };
-    let wallet = accounts.id_in(conn, AccountKind::PlayerWallet, &award.player_id, currency).await?;
+    // The account the award paid, whoever's namespace it is in.
+    let wallet = award.winner_account_id;
     let reserve = accounts.id_in(conn, AccountKind::JackpotReserve, &award.jackpot_id, currency).await?;
     let awarded = Amount::from_micros(award.awarded_amount_micros);
     // Locked, so the audit record's before and after are the wallet's own

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 
 use super::batcher::{BatchLimits, Batcher, Write};
 use super::contribute::{plan_batch, BatchAbort, Footing, KeyCheck, Planned};
-use super::{fingerprint, ContributionReceipt, ContributionRequest, EngineFailure};
+use super::{fingerprint, ContributionReceipt, ContributionRequest, EngineFailure, Origin};
 use crate::audit::Actor;
 use crate::config::PlayerSettings;
 use crate::db::contributions::NewContribution;
@@ -170,8 +170,9 @@ impl Turn {
 enum Path {
     /// From the chain (see [`Chain`]).
     Chained,
-    /// Locking the jackpots first.
-    Locked,
+    /// Locking the jackpots first; reading the batch's stored contribution
+    /// keys first too after one was met.
+    Locked(KeyCheck),
 }
 
 /// When the jackpots the slot feeds were read, and their ids.
@@ -227,7 +228,16 @@ impl Write for SpinWriter {
                     match abort {
                         BatchAbort::NeedsLock if path == Path::Chained => {
                             metrics::counter!("cekpot_spin_batches_relocked_total").increment(1);
-                            path = Path::Locked;
+                            path = Path::Locked(KeyCheck::AssumeNew);
+                        }
+                        // A contribution key stored already: only a spin's
+                        // own could be (`@house` is no caller's namespace),
+                        // yet the batch is not failed for it: it runs again
+                        // with its keys looked up, and such a contribution
+                        // answers as refused (its spin shows no share).
+                        BatchAbort::KeysStored if path != Path::Locked(KeyCheck::LookUp) => {
+                            tracing::warn!(batch_id, "a spin batch met a stored contribution key");
+                            path = Path::Locked(KeyCheck::LookUp);
                         }
                         BatchAbort::Storage(error) if attempt < 3 && crate::db::is_retryable(&error) => {
                             tracing::warn!(%error, attempt, "spin transaction aborted; running it again");
@@ -422,10 +432,10 @@ impl SpinWriter {
                 let before = chain.last.replace(next);
                 (planned, Turn { before, _done: done })
             }
-            Path::Locked => {
+            Path::Locked(keys) => {
                 let mut turn = Turn { before: chain.last.replace(next), _done: done };
                 turn.come().await;
-                let footing = Footing::Locked(KeyCheck::AssumeNew);
+                let footing = Footing::Locked(keys);
                 (plan_batch(conn, &self.accounts, batch_id, contributions, footing).await?, turn)
             }
         };
@@ -456,7 +466,7 @@ impl SpinWriter {
             locked_balances: locked.balances,
             now: locked.now,
         };
-        if path == Path::Locked || contributions.is_empty() {
+        if matches!(path, Path::Locked(_)) || contributions.is_empty() {
             // The players first, before the jackpots' locks are taken, so
             // none of this lengthens the time those are held; the spins last,
             // their receipts carrying any award the contributions paid.
@@ -626,6 +636,7 @@ impl SpinWriter {
             for jackpot_id in jackpots {
                 decided.contributions.push(ContributionRequest {
                     actor: actor.clone(),
+                    origin: Origin::House,
                     jackpot_id: jackpot_id.clone(),
                     game_id: slot.game_id.clone(),
                     player_id: request.player_id.to_string(),

@@ -30,6 +30,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InvalidBody => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         ErrorCode::InvalidQuery => StatusCode::BAD_REQUEST,
         ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,

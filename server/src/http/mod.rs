@@ -1,5 +1,5 @@
-//! HTTP: the routes, and the middleware every request passes through (request
-//! id, tracing span, panic catcher, time-out, body limit).
+//! HTTP: the routes, and the middleware every request passes through (header
+//! size limit, request id, tracing span, panic catcher, time-out, body limit).
 
 mod admin;
 pub mod auth;
@@ -13,11 +13,14 @@ mod player;
 mod service;
 pub mod signed;
 
+use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
+use tower::util::MapRequestLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -59,8 +62,10 @@ pub fn router(state: AppState) -> Router {
 /// The middleware stack, outermost first. Public so tests can put their own
 /// routes behind exactly the same stack.
 pub fn with_middleware(router: Router, http: &HttpSettings) -> Router {
+    let header_bytes_max = http.header_bytes_max;
     router.layer(
         ServiceBuilder::new()
+            .layer(MapRequestLayer::new(drop_odd_request_id))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http().make_span_with(request_span).on_response(
@@ -68,11 +73,47 @@ pub fn with_middleware(router: Router, http: &HttpSettings) -> Router {
                 ),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(axum::middleware::from_fn(move |request: Request<Body>, next: Next| {
+                limit_headers(header_bytes_max, request, next)
+            }))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(HandleErrorLayer::new(middleware_error))
             .timeout(http.request_timeout())
             .layer(DefaultBodyLimit::max(http.body_limit_bytes)),
     )
+}
+
+/// The one rule for request ids: 1 to 128 characters of `[A-Za-z0-9._:-]`.
+/// Any other id a client sends is dropped here, before anything logs, echoes
+/// or stores it, and the request gets a fresh one (`SetRequestIdLayer`).
+pub const REQUEST_ID_LENGTH_MAX: usize = 128;
+
+pub fn is_request_id(id: &[u8]) -> bool {
+    (1..=REQUEST_ID_LENGTH_MAX).contains(&id.len())
+        && id.iter().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(b))
+}
+
+fn drop_odd_request_id<B>(mut request: Request<B>) -> Request<B> {
+    if request.headers().get_all(&REQUEST_ID).iter().count() > 1
+        || request.headers().get(&REQUEST_ID).is_some_and(|id| !is_request_id(id.as_bytes()))
+    {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
+
+/// Refuses a request whose headers (names and values) total more than `max`
+/// bytes with `431 headers_too_large`, before any handler reads them.
+async fn limit_headers(max: usize, request: Request<Body>, next: Next) -> Response {
+    let bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if bytes > max {
+        return ApiError::new(
+            ErrorCode::HeadersTooLarge,
+            format!("the request's headers total {bytes} bytes; at most {max} are accepted"),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 fn request_span<B>(request: &Request<B>) -> tracing::Span {

@@ -283,6 +283,7 @@ async fn contribute(
     }
     let request = ContributionRequest {
         actor: caller.actor(),
+        origin: caller.origin(),
         jackpot_id: id,
         game_id: body.game_id,
         player_id: body.player_id,
@@ -329,6 +330,7 @@ async fn award(
     validate_reference("sessionId", &body.session_id)?;
     let request = AwardRequest {
         actor: caller.actor(),
+        origin: caller.origin(),
         jackpot_id: id.clone(),
         player_id: body.player_id,
         session_id: body.session_id,

@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
+use domain::ids::ProviderId;
 use domain::signing::{self, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, TIMESTAMP_SKEW_MAX_SECONDS};
 use secrecy::ExposeSecret;
 
@@ -16,19 +17,23 @@ use crate::audit::Actor;
 use crate::config::Role;
 use crate::state::AppState;
 
-/// The longest `x-request-id` recorded; a longer one is not recorded.
-const REQUEST_ID_LENGTH_MAX: usize = 128;
-
 /// Who sent a verified request; handlers take it as an `Extension`.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub key_id: String,
     pub role: Role,
+    /// The key's provider: its requests' namespace.
+    pub provider: ProviderId,
     /// The request's `x-request-id` (set by the middleware when the client sent none).
     pub request_id: Option<String>,
 }
 
 impl Caller {
+    /// The namespace of the caller's idempotency keys and players.
+    pub fn origin(&self) -> crate::engine::Origin {
+        crate::engine::Origin::Provider(self.provider.clone())
+    }
+
     /// The caller as the audit trail records it.
     pub fn actor(&self) -> Actor {
         Actor::new(self.key_id.clone(), self.request_id.clone())
@@ -111,11 +116,11 @@ pub async fn verify(
             ),
         ));
     }
-    // Kept in the audit trail: only a plausible id, not whatever a client sent.
-    let request_id = header("x-request-id")
-        .filter(|id| id.len() <= REQUEST_ID_LENGTH_MAX && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned);
-    let caller = Caller { key_id: key.id.clone(), role: key.role, request_id };
+    // Bounded by the middleware (`http::is_request_id`) before it got here.
+    let request_id = header("x-request-id").map(str::to_owned);
+    // Checked at start-up (`ServiceSettings::check`).
+    let provider = key.provider().map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+    let caller = Caller { key_id: key.id.clone(), role: key.role, provider, request_id };
     let mut request = Request::from_parts(parts, Body::from(body));
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

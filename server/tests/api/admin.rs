@@ -197,7 +197,7 @@ async fn an_award_is_rolled_back_once_by_a_compensating_transfer(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let award = awarded_provider_pot(&app, &pool).await;
     let award_id = award["awardId"].to_string();
-    let wallet = "select balance_micros from ledger_accounts where kind = 'player_wallet' and owner = 'p-1'";
+    let wallet = "select balance_micros from ledger_accounts where kind = 'external_wallet' and owner = 'test-game/p-1'";
     let reserve = "select balance_micros from ledger_accounts where kind = 'jackpot_reserve' and owner = 'provider-pot'";
     assert_eq!(scalar(&pool, wallet).await, 50_800_000);
     let reserve_before = scalar(&pool, reserve).await;
@@ -246,7 +246,7 @@ async fn a_rollback_is_refused_when_it_cannot_be_made(pool: PgPool) {
     }
     // The winner has spent part of the award (a transfer out of the wallet).
     sqlx::query(
-        "with w as (select id from ledger_accounts where kind = 'player_wallet' and owner = 'p-1'),
+        "with w as (select id from ledger_accounts where kind = 'external_wallet' and owner = 'test-game/p-1'),
               h as (select id from ledger_accounts where kind = 'house'),
               moved as (update ledger_accounts set balance_micros = balance_micros - 1000000
                          where id = (select id from w) returning id),

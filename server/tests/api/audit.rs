@@ -414,6 +414,7 @@ fn toml_bucket(name: &str) -> BucketSettings {
 fn audit_settings(bucket: &BucketSettings, segment_records_max: i64) -> AuditSettings {
     AuditSettings {
         segment_records_max,
+        segment_bytes_max: 8 << 20,
         segment_age_max_s: 3600,
         ship_interval_ms: 50,
         retain_days: 1827,
@@ -460,6 +461,32 @@ async fn segments_cover_the_chain_and_are_locked_for_five_years(pool: PgPool) {
     let report = verify::bucket(bucket, Some(&pool)).await.unwrap();
     assert!(report.intact(), "{}", report.summary());
     assert_eq!((report.segments, report.records, report.last_seq), (Some(3), 25, 25));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn segments_are_capped_by_bytes_as_well_as_by_records(pool: PgPool) {
+    let settings = bucket_settings();
+    let mut audit = audit_settings(&settings, 1_000);
+    audit.segment_bytes_max = 1_024;
+    let shipper = Shipper::new(pool.clone(), audit).unwrap();
+    shipper.ensure_bucket().await.unwrap();
+    append_records(&pool, 30).await;
+    let body_bytes: Vec<i64> =
+        sqlx::query_scalar("select octet_length(body)::bigint from audit_records order by seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let shipped = shipper.ship(Seal::Now).await.unwrap();
+    assert!(shipped.len() > 1, "30 records of ~{} bytes do not fit one 1 KiB segment", body_bytes[0]);
+    let mut next = 1;
+    for segment in &shipped {
+        assert_eq!(segment.first_seq, next, "no gap, no overlap");
+        let bytes: i64 = body_bytes[(segment.first_seq - 1) as usize..segment.last_seq as usize].iter().sum();
+        let last = body_bytes[(segment.last_seq - 1) as usize];
+        assert!(bytes - last < 1_024, "a segment stops at the record that reaches the cap");
+        next = segment.last_seq + 1;
+    }
+    assert_eq!(next, 31, "every record shipped");
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -75,7 +75,12 @@ pub fn test_settings() -> Settings {
     settings.database.migrate_on_start = false; // #[sqlx::test] has migrated
     settings.service.keys = TEST_KEYS
         .iter()
-        .map(|(id, role)| ServiceKey { id: (*id).into(), secret: format!("{id}-secret").into(), role: *role })
+        .map(|(id, role)| ServiceKey {
+            id: (*id).into(),
+            secret: format!("{id}-secret").into(),
+            role: *role,
+            provider: None,
+        })
         .collect();
     settings
 }

@@ -12,7 +12,7 @@ mod instances;
 mod jackpots;
 mod pages;
 mod players;
-
+mod security;
 mod service;
 mod shutdown;
 mod signing;

@@ -266,7 +266,7 @@ async fn a_must_drop_pool_is_won_by_the_contribution_that_crosses_its_drop_point
     assert_eq!(scalar(&pool, "select count(*) from jackpot_awards").await, 1);
     let wallet = scalar(
         &pool,
-        "select balance_micros from ledger_accounts where kind = 'player_wallet' and owner = 'player-1'",
+        "select balance_micros from ledger_accounts where kind = 'external_wallet' and owner = 'test-game/player-1'",
     )
     .await;
     assert_eq!(Amount::from_micros(wallet), awarded);
