@@ -158,6 +158,12 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The body is larger than the configured limit.
     PayloadTooLarge,
+    /// The service key may not contribute under this game.
+    GameNotAllowed,
+    /// The service key may not contribute to or award this jackpot.
+    JackpotNotAllowed,
+    /// The service key's bets of the day would pass its daily volume.
+    VolumeLimitReached,
     /// The request's headers together are larger than the configured limit.
     HeadersTooLarge,
     /// A query-string parameter is missing, unknown or malformed.
@@ -200,8 +206,6 @@ pub enum ErrorCode {
     InvalidJackpotConfig,
     /// A signature header of the service API is missing or malformed.
     MissingSignature,
-    /// The key id is not configured.
-    UnknownKey,
     /// The request's timestamp is more than 300 s from the server's clock.
     StaleTimestamp,
     /// The request nonce was used before within the timestamp window.
@@ -263,6 +267,9 @@ impl ErrorCode {
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::GameNotAllowed => "game_not_allowed",
+            ErrorCode::JackpotNotAllowed => "jackpot_not_allowed",
+            ErrorCode::VolumeLimitReached => "volume_limit_reached",
             ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::InvalidQuery => "invalid_query",
             ErrorCode::RequestTimeout => "request_timeout",
@@ -283,7 +290,6 @@ impl ErrorCode {
             ErrorCode::AwardNotAllowed => "award_not_allowed",
             ErrorCode::InvalidJackpotConfig => "invalid_jackpot_config",
             ErrorCode::MissingSignature => "missing_signature",
-            ErrorCode::UnknownKey => "unknown_key",
             ErrorCode::StaleTimestamp => "stale_timestamp",
             ErrorCode::ReplayedNonce => "replayed_nonce",
             ErrorCode::BadSignature => "bad_signature",
@@ -326,6 +332,9 @@ mod tests {
             ErrorCode::UnsupportedMediaType,
             ErrorCode::PayloadTooLarge,
             ErrorCode::HeadersTooLarge,
+            ErrorCode::GameNotAllowed,
+            ErrorCode::JackpotNotAllowed,
+            ErrorCode::VolumeLimitReached,
             ErrorCode::InvalidQuery,
             ErrorCode::RequestTimeout,
             ErrorCode::ServiceUnavailable,
@@ -345,7 +354,6 @@ mod tests {
             ErrorCode::AwardNotAllowed,
             ErrorCode::InvalidJackpotConfig,
             ErrorCode::MissingSignature,
-            ErrorCode::UnknownKey,
             ErrorCode::StaleTimestamp,
             ErrorCode::ReplayedNonce,
             ErrorCode::BadSignature,

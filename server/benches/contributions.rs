@@ -20,10 +20,11 @@ use common::{
 const WARM_UP: usize = 2_000;
 /// Override with `BENCH_CONTRIBUTIONS` for a quicker look.
 const MEASURED_DEFAULT: usize = 40_000;
-const JACKPOTS: [&str; 3] = ["cekpot-mega", "caspian-shared", "lucky-sevens"];
+/// The pools an outside provider's game feeds in the demo: the mega and the shared one.
+const JACKPOTS: [&str; 2] = ["cekpot-mega", "caspian-shared"];
 /// The load generator signs every request, as a game provider does.
 const BENCH_KEY: &str = "bench-provider";
-const BENCH_SECRET: &str = "bench-secret-not-for-production";
+const BENCH_SECRET: &str = "bench-secret-not-for-production-use";
 
 struct Figures {
     mode: &'static str,
@@ -61,7 +62,9 @@ async fn measure(mode: &'static str, measured: usize) -> anyhow::Result<Figures>
         ("CEKPOT_ENGINE__MODE", mode.to_owned()),
         (
             "CEKPOT_SERVICE__KEYS",
-            format!(r#"[{{id="{BENCH_KEY}",secret="{BENCH_SECRET}",role="game_service"}}]"#),
+            format!(
+                r#"[{{id="{BENCH_KEY}",secret="{BENCH_SECRET}",role="game_service",games=["caspian-reels"],jackpots=["cekpot-mega","caspian-shared"]}}]"#
+            ),
         ),
     ];
     let mut server = start_server(&format!("contributions_{mode}"), &url, port, &env)?;
@@ -134,7 +137,7 @@ async fn run_load(port: u16, phase: &'static str, count: usize) -> anyhow::Resul
     run_clients(count, move |client, n| {
         let jackpot = JACKPOTS[n % JACKPOTS.len()];
         let body = serde_json::to_vec(&serde_json::json!({
-            "gameId": "cekpot-slot",
+            "gameId": "caspian-reels",
             "playerId": format!("bench-{}", n % 1_000),
             "betAmount": "1.00",
             "currency": "EUR",

@@ -13,7 +13,7 @@ use std::time::Duration;
 use domain::ids::ProviderId;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// The defaults, in the same format an operator's file uses.
@@ -160,6 +160,29 @@ pub struct ServiceKey {
     /// provider (a rotation) share it. Absent: the key's id.
     #[serde(default)]
     pub provider: Option<String>,
+    /// The games it may contribute under (never the Mini App's slot, whose
+    /// bets come only from spins). None listed: no contribution.
+    #[serde(default)]
+    pub games: Vec<String>,
+    /// The jackpots it may contribute to and award. None listed: neither.
+    #[serde(default)]
+    pub jackpots: Vec<String>,
+    /// Its largest single bet.
+    #[serde(default = "default_key_bet_max")]
+    pub bet_max_micros: i64,
+    /// The most its bets may add up to in one UTC day.
+    #[serde(default = "default_key_daily_volume_max")]
+    pub daily_volume_max_micros: i64,
+}
+
+/// 1,000.00 a bet.
+fn default_key_bet_max() -> i64 {
+    1_000_000_000
+}
+
+/// 1,000,000.00 a day.
+fn default_key_daily_volume_max() -> i64 {
+    1_000_000_000_000
 }
 
 impl ServiceKey {
@@ -171,11 +194,34 @@ impl ServiceKey {
 }
 
 impl ServiceSettings {
-    /// Every key names a provider that is an id, and no two keys share an id.
-    pub fn check(&self) -> Result<(), String> {
+    /// Every key names a provider, games and jackpots that are ids — never
+    /// `house_game`, the Mini App's slot — and positive limits; no two keys
+    /// share an id.
+    pub fn check(&self, house_game: &str) -> Result<(), String> {
         let mut ids = std::collections::HashSet::new();
         for key in &self.keys {
             key.provider()?;
+            let named = |what: &str, id: &str| format!("service key {:?}: {what} {id:?}", key.id);
+            for game in &key.games {
+                game.parse::<domain::ids::GameId>().map_err(|e| format!("{}: {e}", named("game", game)))?;
+                if game == house_game {
+                    return Err(format!(
+                        "{} is the Mini App's slot: only spins bet on it",
+                        named("game", game)
+                    ));
+                }
+            }
+            for jackpot in &key.jackpots {
+                jackpot
+                    .parse::<domain::ids::JackpotId>()
+                    .map_err(|e| format!("{}: {e}", named("jackpot", jackpot)))?;
+            }
+            if key.bet_max_micros <= 0 || key.daily_volume_max_micros <= 0 {
+                return Err(format!(
+                    "service key {:?}: bet_max_micros and daily_volume_max_micros must be positive",
+                    key.id
+                ));
+            }
             if !ids.insert(key.id.as_str()) {
                 return Err(format!("service.keys: the key id {:?} is configured twice", key.id));
             }
@@ -285,6 +331,53 @@ pub struct AuthSettings {
 pub struct DeploymentSettings {
     /// `production` (the default) refuses development-only settings at start-up.
     pub environment: Environment,
+    /// This deployment is one instance: request nonces may stay in-process.
+    /// Production without Redis refuses to start unless this says so, since
+    /// a signed request replayed to a second instance would pass there.
+    #[serde(default)]
+    pub single_instance: bool,
+}
+
+/// The shortest service key secret production accepts, in bytes.
+pub const SERVICE_SECRET_LENGTH_MIN: usize = 32;
+
+impl Settings {
+    /// What production refuses to start with, each naming its setting.
+    pub fn production_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.dev.sign_in_page {
+            problems.push("dev.sign_in_page is for development only".to_owned());
+        }
+        if self.auth.jwt_secret.is_none() {
+            problems.push(
+                "auth.jwt_secret is unset: each instance would sign players' tokens with its own key, \
+                 and refuse the others'"
+                    .to_owned(),
+            );
+        }
+        if self.redis.url.is_none() && !self.deployment.single_instance {
+            problems.push(
+                "redis.url is unset: request nonces would be checked per instance, so a signed request \
+                 replays to another one (set deployment.single_instance = true if there is only one)"
+                    .to_owned(),
+            );
+        }
+        let mut secrets = std::collections::HashMap::new();
+        for key in &self.service.keys {
+            let secret = key.secret.expose_secret();
+            if secret.len() < SERVICE_SECRET_LENGTH_MIN {
+                problems.push(format!(
+                    "service.keys: the secret of key {:?} is {} bytes; at least {SERVICE_SECRET_LENGTH_MIN}",
+                    key.id,
+                    secret.len()
+                ));
+            }
+            if let Some(other) = secrets.insert(secret, key.id.as_str()) {
+                problems.push(format!("service.keys: keys {other:?} and {:?} share one secret", key.id));
+            }
+        }
+        problems
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

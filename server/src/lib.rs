@@ -16,3 +16,4 @@ pub mod reconciliation;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod volumes;

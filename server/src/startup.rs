@@ -88,12 +88,13 @@ impl Application {
             settings.telegram.init_data_max_age_s > 0,
             "telegram.init_data_max_age_s must be positive"
         );
-        settings.service.check().map_err(anyhow::Error::msg)?;
         let tokens = crate::http::auth::Tokens::new(&settings.auth)?;
         if settings.deployment.environment == Environment::Production {
+            let problems = settings.production_problems();
             anyhow::ensure!(
-                !settings.dev.sign_in_page,
-                "dev.sign_in_page is for development only; deployment.environment is production"
+                problems.is_empty(),
+                "deployment.environment is production, which refuses: {}",
+                problems.join("; ")
             );
         }
         anyhow::ensure!(
@@ -105,6 +106,8 @@ impl Application {
             "players.limit_cooling_off_s must not be negative"
         );
         let game = Game::load(&settings.slot)?;
+        settings.service.check(&game.slot.game_id).map_err(anyhow::Error::msg)?;
+        let volumes = crate::volumes::Volumes::new(redis.clone());
         let spins = Spins::start(
             db.clone(),
             engine.accounts().clone(),
@@ -118,6 +121,7 @@ impl Application {
             engine,
             spins,
             nonces,
+            volumes,
             tokens,
             settings: Arc::new(settings),
             leptos_options,

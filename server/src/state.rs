@@ -21,6 +21,8 @@ pub struct AppState {
     pub spins: crate::engine::Spins,
     /// Request nonces of signed service requests (Redis, or this process).
     pub nonces: Nonces,
+    /// Each service key's bets of the day (Redis, or this process).
+    pub volumes: crate::volumes::Volumes,
     /// Players' session tokens.
     pub tokens: Tokens,
     pub settings: Arc<Settings>,

@@ -62,6 +62,8 @@ pub fn start_server(
         .env_remove("REDIS_URL")
         .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("CEKPOT_DATABASE__MAX_CONNECTIONS", "32")
+        .env("CEKPOT_AUTH__JWT_SECRET", "a-bench-jwt-secret-of-at-least-32-bytes")
+        .env("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "true")
         .env("CEKPOT_LOG__FILTER", "warn");
     for (name, value) in env {
         command.env(name, value);

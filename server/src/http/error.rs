@@ -30,6 +30,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InvalidBody => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::GameNotAllowed | ErrorCode::JackpotNotAllowed => StatusCode::FORBIDDEN,
+        ErrorCode::VolumeLimitReached => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         ErrorCode::InvalidQuery => StatusCode::BAD_REQUEST,
         ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -50,7 +52,6 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::AwardNotAllowed => StatusCode::CONFLICT,
         ErrorCode::InvalidJackpotConfig => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::MissingSignature
-        | ErrorCode::UnknownKey
         | ErrorCode::StaleTimestamp
         | ErrorCode::ReplayedNonce
         | ErrorCode::BadSignature => StatusCode::UNAUTHORIZED,

@@ -1,8 +1,11 @@
 //! Liveness and readiness for load balancers and orchestrators, and the
 //! Prometheus metrics.
 //!
-//! `/healthz` answers while the process runs. `/readyz` answers 200 only while
-//! PostgreSQL — and Redis, when configured — answer within a short time-out.
+//! `/healthz` answers while the process runs. `/readyz` answers 200 while
+//! PostgreSQL answers within a short time-out: players need nothing else. A
+//! configured Redis that does not answer makes it `degraded`, still 200 — the
+//! signed service API refuses calls meanwhile (it fails closed without the
+//! shared nonce record), everything else goes on.
 
 use std::time::Duration;
 
@@ -55,10 +58,13 @@ struct Readiness {
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let (postgres, redis) = tokio::join!(check_postgres(&state), check_redis(&state));
-    let ready = postgres == Check::Ok && redis != Check::Down;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = Readiness { status: if ready { "ready" } else { "not_ready" }, postgres, redis };
-    (status, Json(body))
+    let (code, status) = match (postgres, redis) {
+        (Check::Ok, Check::Down) => (StatusCode::OK, "degraded"),
+        (Check::Ok, _) => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+    };
+    let body = Readiness { status, postgres, redis };
+    (code, Json(body))
 }
 
 async fn check_postgres(state: &AppState) -> Check {

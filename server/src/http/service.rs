@@ -278,8 +278,39 @@ async fn contribute(
 ) -> Result<Json<ContributeResponse>, ApiError> {
     validate_reference("gameId", &body.game_id)?;
     validate_reference("playerId", &body.player_id)?;
-    if body.bet_amount > BET_MAX {
-        return Err(ApiError::new(ErrorCode::BetTooLarge, format!("the largest bet accepted is {BET_MAX}")));
+    let service_key = &state.settings.service.keys[caller.key_index];
+    if !service_key.games.contains(&body.game_id) {
+        return Err(ApiError::new(
+            ErrorCode::GameNotAllowed,
+            format!("the key {:?} may not contribute under game {:?}", service_key.id, body.game_id),
+        ));
+    }
+    may_touch(service_key, &id)?;
+    let max = BET_MAX.min(Amount::from_micros(service_key.bet_max_micros));
+    if body.bet_amount > max {
+        return Err(ApiError::new(
+            ErrorCode::BetTooLarge,
+            format!("the largest bet this key may send is {max}"),
+        )
+        .with_details(serde_json::json!({ "maxBet": max })));
+    }
+    let day = chrono::Utc::now().date_naive();
+    let bet_micros = body.bet_amount.micros().max(0);
+    let reserved =
+        state.volumes.reserve(&service_key.id, day, bet_micros, service_key.daily_volume_max_micros).await;
+    match reserved.map_err(ApiError::unavailable)? {
+        Ok(()) => {}
+        Err(over) => {
+            let limit = Amount::from_micros(service_key.daily_volume_max_micros);
+            return Err(ApiError::new(
+                ErrorCode::VolumeLimitReached,
+                format!("this bet would pass the key's daily volume of {limit}"),
+            )
+            .with_details(serde_json::json!({
+                "limit": limit,
+                "betToday": Amount::from_micros(over.bet_today_micros),
+            })));
+        }
     }
     let request = ContributionRequest {
         actor: caller.actor(),
@@ -292,7 +323,14 @@ async fn contribute(
         idempotency_key: key,
     };
     let jackpot_id = request.jackpot_id.clone();
-    match state.engine.contribute(request).await? {
+    let outcome = state.engine.contribute(request).await;
+    if !matches!(outcome, Ok(Ok(_))) {
+        // Not taken: the bet does not count towards the day's volume.
+        if let Err(error) = state.volumes.release(&service_key.id, day, bet_micros).await {
+            tracing::warn!(%error, key_id = %service_key.id, "a refused bet's volume could not be released");
+        }
+    }
+    match outcome? {
         Ok(receipt) => Ok(Json(receipt.into())),
         Err(error) => Err(contribution_error(&jackpot_id, error)),
     }
@@ -328,6 +366,7 @@ async fn award(
 ) -> Result<Json<AwardView>, ApiError> {
     validate_reference("playerId", &body.player_id)?;
     validate_reference("sessionId", &body.session_id)?;
+    may_touch(&state.settings.service.keys[caller.key_index], &id)?;
     let request = AwardRequest {
         actor: caller.actor(),
         origin: caller.origin(),
@@ -355,6 +394,17 @@ fn award_error(jackpot_id: &str, error: AwardError) -> ApiError {
         AwardError::AlreadyAwarded(award) => ApiError::new(ErrorCode::CycleAlreadyAwarded, message)
             .with_details(serde_json::json!({ "award": AwardView::from(*award) })),
     }
+}
+
+/// Whether the key may contribute to or award `jackpot`.
+fn may_touch(key: &crate::config::ServiceKey, jackpot: &str) -> Result<(), ApiError> {
+    if key.jackpots.iter().any(|j| j == jackpot) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::JackpotNotAllowed,
+        format!("the key {:?} may not contribute to or award jackpot {jackpot:?}", key.id),
+    ))
 }
 
 pub(super) fn jackpot_not_found(id: &str) -> ApiError {

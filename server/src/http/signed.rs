@@ -17,6 +17,11 @@ use crate::audit::Actor;
 use crate::config::Role;
 use crate::state::AppState;
 
+/// What a request naming an unknown key id is checked against, so it takes
+/// the same work as a known key's; no signature can match it and pass, since
+/// it is refused whatever the outcome.
+const UNKNOWN_KEY_SECRET: &[u8] = b"no key has this secret: the key id is unknown";
+
 /// Who sent a verified request; handlers take it as an `Extension`.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -24,6 +29,8 @@ pub struct Caller {
     pub role: Role,
     /// The key's provider: its requests' namespace.
     pub provider: ProviderId,
+    /// The key's place in `service.keys`: what it may touch.
+    pub key_index: usize,
     /// The request's `x-request-id` (set by the middleware when the client sent none).
     pub request_id: Option<String>,
 }
@@ -66,13 +73,10 @@ pub async fn verify(
     if !signing::nonce_is_well_formed(nonce) {
         return Err(missing());
     }
-    let key = state
-        .settings
-        .service
-        .keys
-        .iter()
-        .find(|key| key.id == key_id)
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownKey, "no active key has this id"))?;
+    // An unknown key id is answered as a bad signature, after the same work:
+    // a caller cannot tell which key ids exist.
+    let found = state.settings.service.keys.iter().enumerate().find(|(_, key)| key.id == key_id);
+    let key = found.map(|(_, key)| key);
     let skew = chrono::Utc::now().timestamp().abs_diff(timestamp);
     if skew > TIMESTAMP_SKEW_MAX_SECONDS.unsigned_abs() {
         return Err(ApiError::new(
@@ -94,9 +98,14 @@ pub async fn verify(
         idempotency_key: header("idempotency-key").unwrap_or(""),
         body: &body,
     };
-    if !signing::verify(key.secret.expose_secret().as_bytes(), &signed, signature) {
-        return Err(ApiError::new(ErrorCode::BadSignature, "the signature does not match the request"));
-    }
+    let secret = key.map_or(UNKNOWN_KEY_SECRET, |key| key.secret.expose_secret().as_bytes());
+    let verified = signing::verify(secret, &signed, signature);
+    let Some(key) = key.filter(|_| verified) else {
+        return Err(ApiError::new(
+            ErrorCode::BadSignature,
+            "the signature does not match the request, or the key id is not an active key's",
+        ));
+    };
     match state.nonces.first_use(&key.id, nonce).await {
         Ok(true) => {}
         Ok(false) => {
@@ -120,7 +129,8 @@ pub async fn verify(
     let request_id = header("x-request-id").map(str::to_owned);
     // Checked at start-up (`ServiceSettings::check`).
     let provider = key.provider().map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-    let caller = Caller { key_id: key.id.clone(), role: key.role, provider, request_id };
+    let key_index = found.map_or(0, |(index, _)| index);
+    let caller = Caller { key_id: key.id.clone(), role: key.role, provider, key_index, request_id };
     let mut request = Request::from_parts(parts, Body::from(body));
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

@@ -15,7 +15,7 @@ const CLIENTS: usize = 32;
 const CONTRIBUTIONS: usize = 10_000;
 
 fn body(n: usize) -> Value {
-    json!({ "gameId": "cekpot-slot", "playerId": format!("player-{}", n % 97), "betAmount": "1.00", "currency": "EUR" })
+    json!({ "gameId": "test-slot", "playerId": format!("player-{}", n % 97), "betAmount": "1.00", "currency": "EUR" })
 }
 
 #[sqlx::test(migrations = "../migrations")]

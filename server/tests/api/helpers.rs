@@ -36,7 +36,7 @@ impl TestApp {
 }
 
 /// The service keys every test server has: (key id, role); each secret is
-/// `<key id>-secret`.
+/// [`test_secret`]`(key id)`.
 pub const TEST_KEYS: [(&str, Role); 3] =
     [("test-admin", Role::Admin), ("test-game", Role::GameService), ("test-readonly", Role::Readonly)];
 
@@ -46,15 +46,45 @@ pub fn test_keys_env() -> String {
         .iter()
         .map(|(id, role)| {
             let role = serde_json::to_value(role).unwrap();
-            format!("{{id=\"{id}\",secret=\"{id}-secret\",role={role}}}")
+            format!(
+                "{{id=\"{id}\",secret=\"{}\",role={role},games={},jackpots={}}}",
+                test_secret(id),
+                serde_json::to_string(&TEST_GAMES).unwrap(),
+                serde_json::to_string(&TEST_JACKPOTS).unwrap()
+            )
         })
         .collect();
     format!("[{}]", keys.join(","))
 }
 
+/// The games and jackpots every test key may touch: each a test uses.
+pub const TEST_GAMES: [&str; 8] =
+    ["test-slot", "any-game", "provider-slot", "slot-1", "caspian-reels", "p-1", "test-game", "42"];
+pub const TEST_JACKPOTS: [&str; 10] = [
+    "cekpot-mega",
+    "caspian-shared",
+    "lucky-sevens",
+    "provider-pot",
+    "quick-drop",
+    "shared-pot",
+    "storm",
+    "tiny-drop",
+    "no-such-jackpot",
+    "nope",
+];
+
+/// A test key's secret: long enough for production's check.
+pub fn test_secret(key_id: &str) -> String {
+    format!("{key_id}-secret-for-tests-only-32-bytes")
+}
+
+/// What production requires and every test server has: a JWT secret, and
+/// one instance without Redis (tests that need Redis set its URL).
+pub const TEST_JWT_SECRET: &str = "a-test-jwt-secret-of-at-least-32-bytes";
+
 /// A signing client for the server at `base` (`http://127.0.0.1:port`).
 pub fn service_client(base: &str, key_id: &str) -> cekpot_client::Client {
-    let signer = cekpot_client::Signer::new(key_id, format!("{key_id}-secret").into_bytes());
+    let signer = cekpot_client::Signer::new(key_id, test_secret(key_id).into_bytes());
     cekpot_client::Client::new(base, signer)
 }
 
@@ -73,13 +103,19 @@ pub fn test_settings() -> Settings {
     settings.http.addr = "127.0.0.1:0".parse().unwrap();
     settings.http.shutdown_grace_ms = 1_000;
     settings.database.migrate_on_start = false; // #[sqlx::test] has migrated
+    settings.auth.jwt_secret = Some(TEST_JWT_SECRET.to_owned().into());
+    settings.deployment.single_instance = true;
     settings.service.keys = TEST_KEYS
         .iter()
         .map(|(id, role)| ServiceKey {
             id: (*id).into(),
-            secret: format!("{id}-secret").into(),
+            secret: test_secret(id).into(),
             role: *role,
             provider: None,
+            games: TEST_GAMES.map(String::from).to_vec(),
+            jackpots: TEST_JACKPOTS.map(String::from).to_vec(),
+            bet_max_micros: 1_000_000_000_000,
+            daily_volume_max_micros: 1_000_000_000_000_000,
         })
         .collect();
     settings
@@ -215,6 +251,8 @@ pub fn start_server_binary(pool: &PgPool, port: u16) -> std::process::Child {
         .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("CEKPOT_LOG__FORMAT", "json")
         .env("CEKPOT_SERVICE__KEYS", test_keys_env())
+        .env("CEKPOT_AUTH__JWT_SECRET", TEST_JWT_SECRET)
+        .env("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "true")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

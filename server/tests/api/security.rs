@@ -10,13 +10,17 @@ use crate::helpers::TestApp;
 use crate::players::{app_with, get, micros, sign_in, spin};
 use crate::service::{assert_books_balance, create_jackpot, scalar, STORM};
 
-/// A second game provider's key, `test-game-b` (secret `test-game-b-secret`).
+/// A second game provider's key, `test-game-b`.
 fn second_provider(settings: &mut server::config::Settings) {
     settings.service.keys.push(ServiceKey {
         id: "test-game-b".into(),
-        secret: "test-game-b-secret".to_owned().into(),
+        secret: crate::helpers::test_secret("test-game-b").into(),
         role: Role::GameService,
         provider: None,
+        games: crate::helpers::TEST_GAMES.map(String::from).to_vec(),
+        jackpots: crate::helpers::TEST_JACKPOTS.map(String::from).to_vec(),
+        bet_max_micros: 1_000_000_000_000,
+        daily_volume_max_micros: 1_000_000_000_000_000,
     });
 }
 
@@ -90,6 +94,72 @@ async fn two_providers_players_with_one_name_have_two_wallets(pool: PgPool) {
     let owners: Vec<&str> = wallets.iter().map(|(owner, _)| owner.as_str()).collect();
     assert_eq!(owners, ["test-game-b/42", "test-game/42"]);
     assert!(wallets.iter().all(|(_, balance)| *balance > 0));
+}
+
+// ---- 2. Service keys are scoped ---------------------------------------------
+
+/// A key of provider `acme` that may bet up to 5.00 at a time, 10.00 a day,
+/// under `acme-slot`, on the mega pool and the provider pot only.
+fn scoped_key(settings: &mut server::config::Settings) {
+    settings.service.keys.push(ServiceKey {
+        id: "acme-1".into(),
+        secret: crate::helpers::test_secret("acme-1").into(),
+        role: Role::GameService,
+        provider: Some("acme".into()),
+        games: vec!["acme-slot".into()],
+        jackpots: vec!["cekpot-mega".into(), "provider-pot".into()],
+        bet_max_micros: 5_000_000,
+        daily_volume_max_micros: 10_000_000,
+    });
+}
+
+fn acme_bet(game: &str, amount: &str) -> Value {
+    json!({ "gameId": game, "playerId": "p-1", "betAmount": amount, "currency": "EUR" })
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_service_key_is_refused_outside_its_games_jackpots_and_bet_size(pool: PgPool) {
+    let app = app_with(&pool, scoped_key).await;
+    crate::service::provider_jackpot(&pool).await;
+    let cases = [
+        // The house slot's game: its bets come only from spins.
+        ("cekpot-mega", acme_bet("cekpot-slot", "1.00"), 403, "game_not_allowed"),
+        ("cekpot-mega", acme_bet("other-slot", "1.00"), 403, "game_not_allowed"),
+        ("lucky-sevens", acme_bet("acme-slot", "1.00"), 403, "jackpot_not_allowed"),
+        ("cekpot-mega", acme_bet("acme-slot", "5.01"), 422, "bet_too_large"),
+    ];
+    for (n, (jackpot, body, status, code)) in cases.into_iter().enumerate() {
+        let (got, answer) = contribute_as(&app, "acme-1", jackpot, &format!("c-{n}"), &body).await;
+        assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{jackpot} {body}: {answer}");
+    }
+    // It cannot award a provider pot it was not given either.
+    let response = app
+        .service("acme-1")
+        .post("/jackpot/storm/award", &json!({ "playerId": "p-1", "sessionId": "s", "cycle": 1 }), "a-1")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(scalar(&pool, "select count(*) from jackpot_contributions").await, 0, "nothing written");
+    // Within its scope it contributes.
+    let (status, receipt) =
+        contribute_as(&app, "acme-1", "cekpot-mega", "ok-1", &acme_bet("acme-slot", "5.00")).await;
+    assert_eq!(status, 200, "{receipt}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_service_keys_bets_of_the_day_stop_at_its_daily_volume(pool: PgPool) {
+    let app = app_with(&pool, scoped_key).await;
+    let bet = |amount| acme_bet("acme-slot", amount);
+    assert_eq!(contribute_as(&app, "acme-1", "cekpot-mega", "v-1", &bet("4.00")).await.0, 200);
+    assert_eq!(contribute_as(&app, "acme-1", "cekpot-mega", "v-2", &bet("4.00")).await.0, 200);
+    let (status, answer) = contribute_as(&app, "acme-1", "cekpot-mega", "v-3", &bet("4.00")).await;
+    assert_eq!((status, answer["code"].as_str()), (429, Some("volume_limit_reached")), "{answer}");
+    assert_eq!(answer["details"]["betToday"], "8.00");
+    // A bet the engine refuses does not count: 0.10 is below the mega pool's minimum.
+    assert_eq!(contribute_as(&app, "acme-1", "cekpot-mega", "v-4", &bet("0.10")).await.0, 422);
+    let (status, answer) = contribute_as(&app, "acme-1", "cekpot-mega", "v-5", &bet("2.00")).await;
+    assert_eq!(status, 200, "8.00 + 2.00 is exactly the day's volume: {answer}");
+    assert_eq!(scalar(&pool, "select count(*) from jackpot_contributions").await, 3);
 }
 
 // ---- 3. Idempotency keys are unique per caller ------------------------------
@@ -207,4 +277,84 @@ async fn requests_with_oversized_headers_are_refused_with_a_clear_code(pool: PgP
     let response =
         app.client.get(app.url("/api/jackpots")).header("x-filler", "f".repeat(1_000)).send().await.unwrap();
     assert_eq!(response.status(), 200);
+}
+
+// ---- 13. A Redis outage degrades, it does not take the players down ---------
+
+#[sqlx::test(migrations = "../migrations")]
+async fn with_redis_down_players_still_play_and_signed_calls_fail_closed(pool: PgPool) {
+    // Port 1 on loopback: nothing listens there, the connection is refused.
+    let app = app_with(&pool, |s| s.redis.url = Some("redis://127.0.0.1:1".to_owned().into())).await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 200, "the player API needs only PostgreSQL");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "status": "degraded", "postgres": "ok", "redis": "down" }));
+    let player = sign_in(&app, 4113).await;
+    let (status, receipt) = spin(&app, &player, "k-1", "1.00").await;
+    assert_eq!(status, 200, "{receipt}");
+    // A signed call cannot have its request nonce checked on every instance: refused.
+    let response = app.service("test-readonly").get("/jackpots").await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "service_unavailable");
+}
+
+// ---- 12. Production refuses unsafe settings ------------------------------------
+
+/// Starts the real binary in production with `env` over a safe setup, and
+/// answers what it printed when it exited (it must exit, within 30 s).
+fn production_start(pool: &PgPool, env: &[(&str, &str)]) -> (bool, String) {
+    use crate::helpers::{database_url, free_port, test_keys_env, TEST_JWT_SECRET};
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_server"));
+    command
+        .env("DATABASE_URL", database_url(pool))
+        .env_remove("REDIS_URL")
+        .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("CEKPOT_DEPLOYMENT__ENVIRONMENT", "production")
+        .env("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "true")
+        .env("CEKPOT_AUTH__JWT_SECRET", TEST_JWT_SECRET)
+        .env("CEKPOT_SERVICE__KEYS", test_keys_env())
+        .env("CEKPOT_LOG__FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in env {
+        if value.is_empty() {
+            command.env_remove(name);
+        } else {
+            command.env(name, value);
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            return (true, String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().unwrap();
+    let printed =
+        String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    (output.status.success(), printed)
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn production_refuses_to_start_with_unsafe_settings_and_names_them(pool: PgPool) {
+    let weak = r#"[{id="p",secret="short",role="game_service"}]"#;
+    let shared = r#"[{id="a",secret="one-secret-shared-by-two-keys-000000",role="admin"},{id="b",secret="one-secret-shared-by-two-keys-000000",role="readonly"}]"#;
+    let empty = r#"[{id="e",secret="",role="admin"}]"#;
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (&[("CEKPOT_AUTH__JWT_SECRET", "")], "auth.jwt_secret"),
+        (&[("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "")], "redis.url"),
+        (&[("CEKPOT_SERVICE__KEYS", weak)], "the secret of key \"p\" is 5 bytes"),
+        (&[("CEKPOT_SERVICE__KEYS", shared)], "share one secret"),
+        (&[("CEKPOT_SERVICE__KEYS", empty)], "the secret of key \"e\" is 0 bytes"),
+    ];
+    for (env, named) in cases {
+        let (ok, printed) = production_start(&pool, env);
+        assert!(!ok, "started with {env:?}");
+        assert!(printed.contains(named), "{env:?}: expected {named:?} in:\n{printed}");
+    }
 }

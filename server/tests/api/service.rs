@@ -105,7 +105,7 @@ pub async fn assert_books_balance(pool: &PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn a_contribution_takes_the_configured_share_and_grows_the_pool(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
-    let (status, body) = contribute(&app, "cekpot-mega", "k-1", bet("cekpot-slot", "2.50")).await;
+    let (status, body) = contribute(&app, "cekpot-mega", "k-1", bet("test-slot", "2.50")).await;
     assert_eq!(status, 200, "{body}");
     // 0.15 % of 2.50 = 0.00375; a tenth of it (0.000375) to the reserve.
     assert_eq!(body["contribution"], "0.00375");
@@ -127,12 +127,12 @@ async fn a_contribution_takes_the_configured_share_and_grows_the_pool(pool: PgPo
 #[sqlx::test(migrations = "../migrations")]
 async fn the_same_key_replays_the_answer_and_a_different_body_is_refused(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
-    let first = contribute(&app, "cekpot-mega", "again", bet("cekpot-slot", "10")).await;
-    let second = contribute(&app, "cekpot-mega", "again", bet("cekpot-slot", "10")).await;
+    let first = contribute(&app, "cekpot-mega", "again", bet("test-slot", "10")).await;
+    let second = contribute(&app, "cekpot-mega", "again", bet("test-slot", "10")).await;
     assert_eq!(first.0, 200);
     assert_eq!(first, second, "a replay answers exactly what the first call answered");
 
-    let (status, body) = contribute(&app, "cekpot-mega", "again", bet("cekpot-slot", "11")).await;
+    let (status, body) = contribute(&app, "cekpot-mega", "again", bet("test-slot", "11")).await;
     assert_eq!((status, body["code"].as_str()), (422, Some("idempotency_key_reused")));
     assert_eq!(scalar(&pool, "select count(*) from jackpot_contributions").await, 1);
     assert_eq!(
@@ -145,22 +145,22 @@ async fn the_same_key_replays_the_answer_and_a_different_body_is_refused(pool: P
 async fn bad_contributions_get_a_stable_code_and_write_nothing(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let with = |field: &str, value: Value| {
-        let mut body = bet("cekpot-slot", "1.00");
+        let mut body = bet("test-slot", "1.00");
         body[field] = value;
         body
     };
     let table: Vec<(&str, Value, u16, &str)> = vec![
-        ("no-such-jackpot", bet("cekpot-slot", "1.00"), 404, "jackpot_not_found"),
+        ("no-such-jackpot", bet("test-slot", "1.00"), 404, "jackpot_not_found"),
         ("cekpot-mega", with("currency", json!("USD")), 422, "currency_mismatch"),
         ("cekpot-mega", with("currency", json!("euro")), 422, "invalid_body"),
         ("lucky-sevens", bet("caspian-reels", "1.00"), 422, "game_not_eligible"),
-        ("cekpot-mega", bet("cekpot-slot", "0"), 422, "bet_not_positive"),
-        ("cekpot-mega", bet("cekpot-slot", "-5.00"), 422, "bet_not_positive"),
-        ("cekpot-mega", bet("cekpot-slot", "0.10"), 422, "below_minimum_bet"),
-        ("cekpot-mega", bet("cekpot-slot", "1000000.01"), 422, "bet_too_large"),
-        ("cekpot-mega", bet("cekpot-slot", "abc"), 422, "invalid_body"),
-        ("cekpot-mega", bet("cekpot-slot", "1.0000001"), 422, "invalid_body"),
-        ("cekpot-mega", bet("cekpot-slot", "99999999999999999999"), 422, "invalid_body"),
+        ("cekpot-mega", bet("test-slot", "0"), 422, "bet_not_positive"),
+        ("cekpot-mega", bet("test-slot", "-5.00"), 422, "bet_not_positive"),
+        ("cekpot-mega", bet("test-slot", "0.10"), 422, "below_minimum_bet"),
+        ("cekpot-mega", bet("test-slot", "1000000.01"), 422, "bet_too_large"),
+        ("cekpot-mega", bet("test-slot", "abc"), 422, "invalid_body"),
+        ("cekpot-mega", bet("test-slot", "1.0000001"), 422, "invalid_body"),
+        ("cekpot-mega", bet("test-slot", "99999999999999999999"), 422, "invalid_body"),
         ("cekpot-mega", with("betAmount", json!(2.5)), 422, "invalid_body"),
         ("cekpot-mega", with("extra", json!(true)), 422, "invalid_body"),
         ("cekpot-mega", with("playerId", json!("")), 422, "invalid_body"),
@@ -171,7 +171,7 @@ async fn bad_contributions_get_a_stable_code_and_write_nothing(pool: PgPool) {
         assert_eq!((actual, answer["code"].as_str()), (status, Some(code)), "{jackpot} {body}");
     }
 
-    let body = serde_json::to_vec(&bet("cekpot-slot", "1")).unwrap();
+    let body = serde_json::to_vec(&bet("test-slot", "1")).unwrap();
     let no_key = app
         .service("test-game")
         .send(reqwest::Method::POST, "/jackpot/cekpot-mega/contribute", Some(body), None)
@@ -179,7 +179,7 @@ async fn bad_contributions_get_a_stable_code_and_write_nothing(pool: PgPool) {
         .unwrap();
     assert_eq!(no_key.status(), 400);
     assert_eq!(no_key.json::<Value>().await.unwrap()["code"], "missing_idempotency_key");
-    let (status, answer) = contribute(&app, "cekpot-mega", &"k".repeat(129), bet("cekpot-slot", "1")).await;
+    let (status, answer) = contribute(&app, "cekpot-mega", &"k".repeat(129), bet("test-slot", "1")).await;
     assert_eq!((status, answer["code"].as_str()), (400, Some("invalid_idempotency_key")));
 
     assert_eq!(scalar(&pool, "select count(*) from jackpot_contributions").await, 0);
@@ -196,7 +196,7 @@ async fn a_paused_jackpot_takes_nothing(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let (status, body) = contribute(&app, "cekpot-mega", "p-1", bet("cekpot-slot", "5")).await;
+    let (status, body) = contribute(&app, "cekpot-mega", "p-1", bet("test-slot", "5")).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("jackpot_paused")));
 }
 
@@ -224,7 +224,7 @@ async fn a_must_drop_pool_is_won_by_the_contribution_that_crosses_its_drop_point
     let mut previous_value: Amount = "1.00".parse().unwrap();
     for n in 0..101 {
         let (status, body) =
-            contribute(&app, "quick-drop", &format!("drop-{n}"), bet("cekpot-slot", "0.01")).await;
+            contribute(&app, "quick-drop", &format!("drop-{n}"), bet("test-slot", "0.01")).await;
         assert_eq!(status, 200, "{body}");
         if !body["award"].is_null() {
             award = Some((n, previous_value, body));
