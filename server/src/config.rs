@@ -16,6 +16,30 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+/// How contributions reach the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitMode {
+    /// Contributions arriving together share one transaction.
+    GroupCommit,
+    /// One transaction per contribution: the baseline `make bench` compares with.
+    Direct,
+}
+
+/// How the batcher groups contributions.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    /// How long the first contribution of a batch waits for company when no
+    /// batch is in flight (under load, the batch in flight is the wait).
+    pub window: Duration,
+    /// The most contributions one transaction writes.
+    pub size_max: usize,
+    /// Batches committing at once.
+    pub in_flight_max: usize,
+    /// Contributions waiting for a batch before callers are turned away.
+    pub queue_max: usize,
+}
+
 /// The defaults, in the same format an operator's file uses.
 pub const DEFAULTS: &str = r#"
 [http]
@@ -264,7 +288,7 @@ pub struct RedisSettings {
 #[serde(deny_unknown_fields)]
 pub struct EngineSettings {
     /// `group_commit`, or `direct` (one transaction per contribution, the baseline).
-    pub mode: crate::engine::CommitMode,
+    pub mode: CommitMode,
     /// How long the first contribution of a batch waits for others, in microseconds.
     pub batch_window_us: u64,
     /// The most contributions one transaction writes.
@@ -280,12 +304,12 @@ pub struct EngineSettings {
 }
 
 impl EngineSettings {
-    pub fn spin_limits(&self) -> crate::engine::BatchLimits {
-        crate::engine::BatchLimits { in_flight_max: self.spin_batches_in_flight_max.max(1), ..self.limits() }
+    pub fn spin_limits(&self) -> BatchLimits {
+        BatchLimits { in_flight_max: self.spin_batches_in_flight_max.max(1), ..self.limits() }
     }
 
-    pub fn limits(&self) -> crate::engine::BatchLimits {
-        crate::engine::BatchLimits {
+    pub fn limits(&self) -> BatchLimits {
+        BatchLimits {
             window: Duration::from_micros(self.batch_window_us),
             size_max: self.batch_size_max.max(1),
             in_flight_max: self.batches_in_flight_max.max(1),

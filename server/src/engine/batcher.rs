@@ -13,11 +13,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+
+pub use crate::config::BatchLimits;
 
 use super::contribute::{apply_batch, BatchAbort, BatchDone, Footing, KeyCheck};
 use super::{ContributionError, ContributionReceipt, ContributionRequest, EngineFailure};
@@ -45,20 +46,6 @@ pub trait Write: Clone + Send + Sync + 'static {
         &self,
         requests: &[Self::Request],
     ) -> impl std::future::Future<Output = Result<Vec<Self::Outcome>, sqlx::Error>> + Send;
-}
-
-/// How the batcher groups contributions.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchLimits {
-    /// How long the first contribution of a batch waits for company when no
-    /// batch is in flight (under load, the batch in flight is the wait).
-    pub window: Duration,
-    /// The most contributions one transaction writes.
-    pub size_max: usize,
-    /// Batches committing at once.
-    pub in_flight_max: usize,
-    /// Contributions waiting for a batch before callers are turned away.
-    pub queue_max: usize,
 }
 
 pub struct Batcher<W: Write> {

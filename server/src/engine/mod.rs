@@ -32,17 +32,7 @@ use crate::db::awards::AwardRecord;
 use crate::db::ledger::{AccountKind, Accounts};
 use crate::db::SequenceIds;
 
-pub use batcher::BatchLimits;
-
-/// How contributions reach the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CommitMode {
-    /// Contributions arriving together share one transaction.
-    GroupCommit,
-    /// One transaction per contribution: the baseline `make bench` compares with.
-    Direct,
-}
+pub use crate::config::{BatchLimits, CommitMode};
 
 /// Why the engine could not answer. Nothing of the request was written.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -280,6 +270,8 @@ pub struct AwardReceipt {
     pub award_id: i64,
     pub jackpot_id: String,
     pub cycle: i64,
+    /// The namespace of `player_id`: `@house` or a provider.
+    pub origin: String,
     pub player_id: String,
     pub session_id: Option<String>,
     pub awarded_amount: Amount,
@@ -304,6 +296,7 @@ impl TryFrom<AwardRecord> for AwardReceipt {
             award_id: record.id,
             jackpot_id: record.jackpot_id,
             cycle: record.cycle_number,
+            origin: record.origin,
             player_id: record.player_id,
             session_id: record.session_id,
             awarded_amount: Amount::from_micros(record.awarded_amount_micros),

@@ -270,7 +270,6 @@ struct Batch<'a> {
 
 /// The batch's players as its transaction locked and read them.
 struct Locked {
-    now: DateTime<Utc>,
     state: LockedState,
     /// Each wallet's balance before the batch.
     balances: HashMap<i64, i64>,
@@ -456,16 +455,13 @@ impl SpinWriter {
     ) -> Result<Vec<SpinOutcome>, BatchAbort> {
         let locked = self.lock(conn, batch).await?;
         let jackpots = self.jackpots_fed(conn).await?;
+        let now = locked.state.now;
         let decided = self.decide(batch, locked.state, &jackpots)?;
         let Decided { mut results, repeats, accepted, contributions, transfers, added, moves } = decided;
-        let today = locked.now.date_naive();
+        let today = now.date_naive();
         let added: Vec<(i64, Day)> = added.into_iter().collect();
-        let basis = Basis {
-            requests: batch.requests,
-            wallets: batch.wallets,
-            locked_balances: locked.balances,
-            now: locked.now,
-        };
+        let basis =
+            Basis { requests: batch.requests, wallets: batch.wallets, locked_balances: locked.balances, now };
         if matches!(path, Path::Locked(_)) || contributions.is_empty() {
             // The players first, before the jackpots' locks are taken, so
             // none of this lengthens the time those are held; the spins last,
@@ -565,7 +561,7 @@ impl SpinWriter {
         }
         let mut wallet_ids: Vec<i64> = balances.keys().copied().collect();
         wallet_ids.sort_unstable();
-        Ok(Locked { now, state, balances, wallet_ids })
+        Ok(Locked { state, balances, wallet_ids })
     }
 
     /// Walks the batch's spins in arrival order: a replay answers its stored

@@ -20,6 +20,7 @@ use super::signed::Caller;
 use crate::db;
 use crate::engine::{
     AwardError, AwardReceipt, AwardRequest, ContributionError, ContributionReceipt, ContributionRequest,
+    Origin,
 };
 use crate::state::AppState;
 
@@ -376,13 +377,16 @@ async fn award(
         cycle: body.cycle,
         idempotency_key: key,
     };
+    let origin = request.origin.clone();
     match state.engine.award(request).await? {
         Ok(receipt) => Ok(Json(receipt.into())),
-        Err(error) => Err(award_error(&id, error)),
+        Err(error) => Err(award_error(&id, error, &origin)),
     }
 }
 
-fn award_error(jackpot_id: &str, error: AwardError) -> ApiError {
+/// `origin` is the refused claim's: an award another origin won shows its
+/// winner masked and no session, so a provider learns that it lost, not who won.
+fn award_error(jackpot_id: &str, error: AwardError, origin: &Origin) -> ApiError {
     let message = error.to_string();
     match error {
         AwardError::JackpotNotFound => jackpot_not_found(jackpot_id),
@@ -391,8 +395,16 @@ fn award_error(jackpot_id: &str, error: AwardError) -> ApiError {
         AwardError::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused, message),
         AwardError::CycleNotOpen { requested, open } => ApiError::new(ErrorCode::CycleNotOpen, message)
             .with_details(serde_json::json!({ "requestedCycle": requested, "openCycle": open })),
-        AwardError::AlreadyAwarded(award) => ApiError::new(ErrorCode::CycleAlreadyAwarded, message)
-            .with_details(serde_json::json!({ "award": AwardView::from(*award) })),
+        AwardError::AlreadyAwarded(award) => {
+            let theirs = award.origin != origin.as_str();
+            let mut view = AwardView::from(*award);
+            if theirs {
+                view.player_id = mask(&view.player_id);
+                view.session_id = None;
+            }
+            ApiError::new(ErrorCode::CycleAlreadyAwarded, message)
+                .with_details(serde_json::json!({ "award": view }))
+        }
     }
 }
 

@@ -358,3 +358,29 @@ async fn production_refuses_to_start_with_unsafe_settings_and_names_them(pool: P
         assert!(printed.contains(named), "{env:?}: expected {named:?} in:\n{printed}");
     }
 }
+
+// ---- 14. Another provider's winner is masked ------------------------------------
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_claim_that_lost_to_another_provider_does_not_learn_its_winner(pool: PgPool) {
+    let app = app_with(&pool, second_provider).await;
+    crate::service::provider_jackpot(&pool).await;
+    let claim = json!({ "playerId": "winner-7781", "sessionId": "session-a", "cycle": 1 });
+    let response = app.service("test-game").post("/jackpot/provider-pot/award", &claim, "a-1").await.unwrap();
+    assert_eq!(response.status(), 200);
+    // Provider B's claim on the same cycle lost: it sees that, not who won.
+    let theirs = json!({ "playerId": "b-player", "sessionId": "session-b", "cycle": 1 });
+    let response =
+        app.service("test-game-b").post("/jackpot/provider-pot/award", &theirs, "b-1").await.unwrap();
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "cycle_already_awarded");
+    let award = &body["details"]["award"];
+    assert_eq!(award["playerId"], "wi…81", "{body}");
+    assert_eq!(award["sessionId"], Value::Null, "{body}");
+    // The winner's own provider, losing a second claim, still sees its player.
+    let again = json!({ "playerId": "other", "sessionId": "session-c", "cycle": 1 });
+    let response = app.service("test-game").post("/jackpot/provider-pot/award", &again, "a-2").await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["details"]["award"]["playerId"], "winner-7781", "{body}");
+}
