@@ -329,6 +329,8 @@ impl Pace {
         let Some(last) = self.last_spin_at else {
             return (Pace { last_spin_at: Some(now), ..*self }, None);
         };
+        // A clock behind the last spin (see [`check_spin`]) is taken as the same moment.
+        let now = now.max(last);
         let interval = (now - last).num_milliseconds();
         let steady = self
             .last_interval_ms
@@ -397,7 +399,11 @@ pub fn check_spin(
         return Err(PlayRefusal::SelfExcluded { until });
     }
     if let Some(last) = standing.pace.last_spin_at {
-        let since = (now - last).num_milliseconds();
+        // `now` is the deciding transaction's start; a batch that waited for
+        // the player's lock may have started before the batch that spun last
+        // committed, so its clock can be a little behind that spin: that is
+        // no time at all, never a negative one.
+        let since = (now - last).num_milliseconds().max(0);
         if since < rules.interval_ms {
             return Err(PlayRefusal::TooSoon { retry_after_ms: rules.interval_ms - since });
         }
@@ -600,6 +606,23 @@ mod tests {
         assert_eq!(check(&s, 6, now), Err(PlayRefusal::InsufficientFunds { balance: eur(5) }));
         assert_eq!(check(&s, 3, now), Err(PlayRefusal::LossLimitReached { limit: eur(10), lost: eur(8) }));
         assert_eq!(check(&s, 2, now), Ok(()));
+    }
+
+    #[test]
+    fn a_clock_behind_the_last_spin_counts_as_no_time_not_negative_time() {
+        let mut s = standing(10);
+        s.pace.last_spin_at = Some(at(100));
+        let behind = at(100) - Duration::milliseconds(2);
+        let limits = LimitSchedule::default();
+        let no_interval = SpinRules { interval_ms: 0, ..RULES };
+        assert_eq!(check_spin(&no_interval, &limits, &s, eur(1), behind), Ok(()));
+        assert_eq!(
+            check_spin(&RULES, &limits, &s, eur(1), behind),
+            Err(PlayRefusal::TooSoon { retry_after_ms: 2_500 })
+        );
+        let (after, _) = after_spin(&no_interval, &s, eur(1), eur(0), behind);
+        assert_eq!(after.pace.last_spin_at, Some(at(100)), "the last spin's time never goes back");
+        assert_eq!(after.pace.last_interval_ms, Some(0));
     }
 
     #[test]
