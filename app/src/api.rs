@@ -158,6 +158,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The body is larger than the configured limit.
     PayloadTooLarge,
+    /// `/metrics` needs its bearer token.
+    MetricsTokenRequired,
     /// The service key may not contribute under this game.
     GameNotAllowed,
     /// The service key may not contribute to or award this jackpot.
@@ -267,6 +269,7 @@ impl ErrorCode {
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::MetricsTokenRequired => "metrics_token_required",
             ErrorCode::GameNotAllowed => "game_not_allowed",
             ErrorCode::JackpotNotAllowed => "jackpot_not_allowed",
             ErrorCode::VolumeLimitReached => "volume_limit_reached",
@@ -332,6 +335,7 @@ mod tests {
             ErrorCode::UnsupportedMediaType,
             ErrorCode::PayloadTooLarge,
             ErrorCode::HeadersTooLarge,
+            ErrorCode::MetricsTokenRequired,
             ErrorCode::GameNotAllowed,
             ErrorCode::JackpotNotAllowed,
             ErrorCode::VolumeLimitReached,

@@ -147,6 +147,13 @@ pub struct HttpSettings {
     /// Largest total of a request's header names and values; larger gets
     /// `431 headers_too_large`.
     pub header_bytes_max: usize,
+    /// `/metrics` answers only `Authorization: Bearer <this>`; unset, it is
+    /// open (development only: production refuses to start without it).
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
+    /// Send `Strict-Transport-Security` (set when served behind TLS).
+    #[serde(default)]
+    pub hsts: bool,
     /// A request still running after this gets `408 request_timeout`.
     pub request_timeout_ms: u64,
     /// On SIGTERM, how long in-flight requests may take to finish.
@@ -378,6 +385,9 @@ impl Settings {
                  and refuse the others'"
                     .to_owned(),
             );
+        }
+        if self.http.metrics_token.is_none() {
+            problems.push("http.metrics_token is unset: /metrics would answer anyone".to_owned());
         }
         if self.redis.url.is_none() && !self.deployment.single_instance {
             problems.push(

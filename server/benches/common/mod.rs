@@ -64,6 +64,7 @@ pub fn start_server(
         .env("CEKPOT_DATABASE__MAX_CONNECTIONS", "32")
         .env("CEKPOT_AUTH__JWT_SECRET", "a-bench-jwt-secret-of-at-least-32-bytes")
         .env("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "true")
+        .env("CEKPOT_HTTP__METRICS_TOKEN", METRICS_TOKEN)
         .env("CEKPOT_LOG__FILTER", "warn");
     for (name, value) in env {
         command.env(name, value);
@@ -89,12 +90,20 @@ pub async fn wait_until_ready(port: u16) -> anyhow::Result<()> {
     bail!("the server did not become ready")
 }
 
+/// What the bench's servers guard `/metrics` with.
+const METRICS_TOKEN: &str = "bench-metrics-token";
+
 /// The server's `/metrics`, with a reader of one sample's value (0 when absent).
 pub struct Metrics(String);
 
 impl Metrics {
     pub async fn read(port: u16) -> anyhow::Result<Metrics> {
-        Ok(Metrics(reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await?.text().await?))
+        let response = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await?;
+        Ok(Metrics(response.error_for_status()?.text().await?))
     }
 
     pub fn sample(&self, name: &str) -> f64 {

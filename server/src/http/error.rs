@@ -31,6 +31,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::GameNotAllowed | ErrorCode::JackpotNotAllowed => StatusCode::FORBIDDEN,
+        ErrorCode::MetricsTokenRequired => StatusCode::UNAUTHORIZED,
         ErrorCode::VolumeLimitReached => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         ErrorCode::InvalidQuery => StatusCode::BAD_REQUEST,

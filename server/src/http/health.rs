@@ -10,11 +10,15 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use secrecy::ExposeSecret;
 use serde::Serialize;
+use sha2::Digest;
+
+use super::error::{ApiError, ErrorCode};
 
 use crate::state::AppState;
 
@@ -27,9 +31,32 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// Prometheus' text format; see [`crate::metrics`] for what is there.
-async fn metrics() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::metrics::handle().render())
+/// Prometheus' text format; see [`crate::metrics`] for what is there. Only
+/// for `Authorization: Bearer <http.metrics_token>` when one is set.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    if let Some(token) = &state.settings.http.metrics_token {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let expected = sha2::Sha256::digest(token.expose_secret().as_bytes());
+        // Digests compared, in constant time: neither the token nor its length leaks.
+        if !constant_time_eq(&sha2::Sha256::digest(sent.as_bytes()), &expected) {
+            return Err(ApiError::new(
+                ErrorCode::MetricsTokenRequired,
+                "send `Authorization: Bearer <http.metrics_token>` to read the metrics",
+            ));
+        }
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::metrics::handle().render(),
+    ))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Serialize)]

@@ -20,7 +20,7 @@ use axum::http::{HeaderName, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
-use tower::util::MapRequestLayer;
+use tower::util::{MapRequestLayer, MapResponseLayer};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -63,8 +63,10 @@ pub fn router(state: AppState) -> Router {
 /// routes behind exactly the same stack.
 pub fn with_middleware(router: Router, http: &HttpSettings) -> Router {
     let header_bytes_max = http.header_bytes_max;
+    let hsts = http.hsts;
     router.layer(
         ServiceBuilder::new()
+            .layer(MapResponseLayer::new(move |response| security_headers(hsts, response)))
             .layer(MapRequestLayer::new(drop_odd_request_id))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
@@ -100,6 +102,30 @@ fn drop_odd_request_id<B>(mut request: Request<B>) -> Request<B> {
         request.headers_mut().remove(&REQUEST_ID);
     }
     request
+}
+
+/// Telegram's web clients, which show the Mini App in a frame.
+const FRAME_ANCESTORS: &str = "'self' https://web.telegram.org https://*.telegram.org";
+
+/// On every answer: no MIME sniffing, no full URLs in referrers, framing only
+/// by Telegram's web clients (and no plugins, no foreign `<base>`), and HSTS
+/// when served behind TLS (`http.hsts`).
+fn security_headers<B>(hsts: bool, mut response: axum::http::Response<B>) -> axum::http::Response<B> {
+    use axum::http::header::{self, HeaderValue};
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    let csp = format!("frame-ancestors {FRAME_ANCESTORS}; object-src 'none'; base-uri 'self'");
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
 }
 
 /// Refuses a request whose headers (names and values) total more than `max`

@@ -152,7 +152,12 @@ async fn the_mismatch_ratio_of_the_latest_reconciliation_is_a_metric(pool: PgPoo
         response.json::<Value>().await.unwrap()
     };
     let scrape = || async {
-        let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+        let response = client
+            .get(format!("{base}/metrics"))
+            .bearer_auth(crate::helpers::TEST_METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");

@@ -82,6 +82,9 @@ pub fn test_secret(key_id: &str) -> String {
 /// one instance without Redis (tests that need Redis set its URL).
 pub const TEST_JWT_SECRET: &str = "a-test-jwt-secret-of-at-least-32-bytes";
 
+/// The `/metrics` token every test server has (production requires one).
+pub const TEST_METRICS_TOKEN: &str = "a-test-metrics-token";
+
 /// A signing client for the server at `base` (`http://127.0.0.1:port`).
 pub fn service_client(base: &str, key_id: &str) -> cekpot_client::Client {
     let signer = cekpot_client::Signer::new(key_id, test_secret(key_id).into_bytes());
@@ -105,6 +108,7 @@ pub fn test_settings() -> Settings {
     settings.database.migrate_on_start = false; // #[sqlx::test] has migrated
     settings.auth.jwt_secret = Some(TEST_JWT_SECRET.to_owned().into());
     settings.deployment.single_instance = true;
+    settings.http.metrics_token = Some(TEST_METRICS_TOKEN.to_owned().into());
     settings.service.keys = TEST_KEYS
         .iter()
         .map(|(id, role)| ServiceKey {
@@ -253,6 +257,7 @@ pub fn start_server_binary(pool: &PgPool, port: u16) -> std::process::Child {
         .env("CEKPOT_SERVICE__KEYS", test_keys_env())
         .env("CEKPOT_AUTH__JWT_SECRET", TEST_JWT_SECRET)
         .env("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "true")
+        .env("CEKPOT_HTTP__METRICS_TOKEN", TEST_METRICS_TOKEN)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

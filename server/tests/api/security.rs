@@ -313,6 +313,7 @@ fn production_start(pool: &PgPool, env: &[(&str, &str)]) -> (bool, String) {
         .env("CEKPOT_DEPLOYMENT__ENVIRONMENT", "production")
         .env("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "true")
         .env("CEKPOT_AUTH__JWT_SECRET", TEST_JWT_SECRET)
+        .env("CEKPOT_HTTP__METRICS_TOKEN", crate::helpers::TEST_METRICS_TOKEN)
         .env("CEKPOT_SERVICE__KEYS", test_keys_env())
         .env("CEKPOT_LOG__FORMAT", "json")
         .stdout(std::process::Stdio::piped())
@@ -345,8 +346,9 @@ async fn production_refuses_to_start_with_unsafe_settings_and_names_them(pool: P
     let weak = r#"[{id="p",secret="short",role="game_service"}]"#;
     let shared = r#"[{id="a",secret="one-secret-shared-by-two-keys-000000",role="admin"},{id="b",secret="one-secret-shared-by-two-keys-000000",role="readonly"}]"#;
     let empty = r#"[{id="e",secret="",role="admin"}]"#;
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
         (&[("CEKPOT_AUTH__JWT_SECRET", "")], "auth.jwt_secret"),
+        (&[("CEKPOT_HTTP__METRICS_TOKEN", "")], "http.metrics_token"),
         (&[("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "")], "redis.url"),
         (&[("CEKPOT_SERVICE__KEYS", weak)], "the secret of key \"p\" is 5 bytes"),
         (&[("CEKPOT_SERVICE__KEYS", shared)], "share one secret"),
@@ -383,4 +385,46 @@ async fn a_claim_that_lost_to_another_provider_does_not_learn_its_winner(pool: P
     let response = app.service("test-game").post("/jackpot/provider-pot/award", &again, "a-2").await.unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["details"]["award"]["playerId"], "winner-7781", "{body}");
+}
+
+// ---- 14. Metrics behind a token; security headers ---------------------------------
+
+#[sqlx::test(migrations = "../migrations")]
+async fn metrics_need_their_token(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "metrics_token_required", "{body}");
+    let wrong = app.client.get(app.url("/metrics")).bearer_auth("not-it").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(crate::helpers::TEST_METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    assert!(right.text().await.unwrap().contains("cekpot_"), "the exposition itself");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn pages_and_answers_carry_the_security_headers(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    for path in ["/", "/slot", "/api/jackpots", "/no-such-page"] {
+        let response = app.get(path).await;
+        let header = |name: &str| {
+            response.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+        };
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "strict-origin-when-cross-origin", "{path}");
+        let csp = header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'self' https://web.telegram.org"), "{path}: {csp}");
+        assert!(csp.contains("object-src 'none'"), "{path}: {csp}");
+        assert_eq!(header("strict-transport-security"), "", "{path}: no HSTS unless behind TLS");
+    }
+    let tls = app_with(&pool, |s| s.http.hsts = true).await;
+    let response = tls.get("/").await;
+    assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
 }
