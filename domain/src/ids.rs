@@ -161,7 +161,13 @@ impl ExternalPlayer {
     /// `/` appears in neither part, so no two external players share one,
     /// and it never equals a Mini App player's owner (digits only).
     pub fn wallet_owner(&self) -> String {
-        format!("{}/{}", self.provider, self.player)
+        ExternalPlayer::owner_of(&self.provider, self.player.as_str())
+    }
+
+    /// The wallet owner of the player `player` of `provider` names, for a
+    /// caller holding the id as checked text ([`check_reference`]).
+    pub fn owner_of(provider: &ProviderId, player: &str) -> String {
+        format!("{provider}/{player}")
     }
 
     /// The inverse of [`wallet_owner`](Self::wallet_owner).

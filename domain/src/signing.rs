@@ -80,6 +80,18 @@ pub fn verify(secret: &[u8], request: &Request<'_>, signature: &str) -> bool {
     }
 }
 
+/// Whether a bearer token a caller sent is `expected`, compared as HMACs of
+/// each in constant time: neither the token nor its length shows in the time
+/// the answer takes.
+pub fn same_token(sent: &[u8], expected: &[u8]) -> bool {
+    let tag = |token: &[u8]| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"cekpot bearer token").expect("any key length");
+        mac.update(token);
+        mac
+    };
+    tag(sent).verify_slice(&tag(expected).finalize().into_bytes()).is_ok()
+}
+
 /// A request nonce is 16 to 64 characters of `[A-Za-z0-9_-]`.
 pub fn nonce_is_well_formed(nonce: &str) -> bool {
     (16..=64).contains(&nonce.len())
@@ -89,6 +101,14 @@ pub fn nonce_is_well_formed(nonce: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_tokens_match_only_themselves() {
+        assert!(same_token(b"a-metrics-token", b"a-metrics-token"));
+        for other in [&b""[..], b"a-metrics-toke", b"a-metrics-tokenx", b"A-metrics-token"] {
+            assert!(!same_token(other, b"a-metrics-token"), "{other:?}");
+        }
+    }
 
     const SECRET: &[u8] = b"cekpot-test-secret-0001";
     const CONTRIBUTION: &[u8] =

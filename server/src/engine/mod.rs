@@ -186,7 +186,9 @@ impl Origin {
     pub fn wallet(&self, player_id: &str) -> (AccountKind, String) {
         match self {
             Origin::House => (AccountKind::PlayerWallet, player_id.to_owned()),
-            Origin::Provider(provider) => (AccountKind::ExternalWallet, format!("{provider}/{player_id}")),
+            Origin::Provider(provider) => {
+                (AccountKind::ExternalWallet, domain::ids::ExternalPlayer::owner_of(provider, player_id))
+            }
         }
     }
 }

@@ -16,7 +16,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use sha2::Digest;
 
 use super::error::{ApiError, ErrorCode};
 
@@ -40,9 +39,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<im
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        let expected = sha2::Sha256::digest(token.expose_secret().as_bytes());
-        // Digests compared, in constant time: neither the token nor its length leaks.
-        if !constant_time_eq(&sha2::Sha256::digest(sent.as_bytes()), &expected) {
+        if !domain::signing::same_token(sent.as_bytes(), token.expose_secret().as_bytes()) {
             return Err(ApiError::new(
                 ErrorCode::MetricsTokenRequired,
                 "send `Authorization: Bearer <http.metrics_token>` to read the metrics",
@@ -53,10 +50,6 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<im
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         crate::metrics::handle().render(),
     ))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Serialize)]

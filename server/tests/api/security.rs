@@ -428,3 +428,35 @@ async fn pages_and_answers_carry_the_security_headers(pool: PgPool) {
     let response = tls.get("/").await;
     assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_spin_batch_that_meets_a_stored_house_key_is_not_failed(pool: PgPool) {
+    // No caller can send an `@house` key; should one be stored all the same
+    // (here written straight into the table), the spin still goes through.
+    let app = app_with(&pool, |_| {}).await;
+    let player = sign_in(&app, 4121).await;
+    sqlx::query(
+        "insert into jackpot_contributions (jackpot_id, cycle_number, game_id, player_id, origin, idempotency_key,
+                 request_hash, bet_amount_micros, amount_micros, pool_share_micros, reserve_share_micros,
+                 value_after_micros, batch_id)
+         select 'cekpot-mega', 1, 'cekpot-slot', 'someone', '@house', 'spin:' || k, '\\x00', 1, 0, 0, 0, 0, 0
+           from generate_series(1, 5) k",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (status, receipt) = spin(&app, &player, "k-1", "1.00").await;
+    assert_eq!(status, 200, "{receipt}");
+    let fed: Vec<&str> = receipt["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["jackpotId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fed,
+        ["caspian-shared", "lucky-sevens"],
+        "the squatted pool's share is refused, the spin is not"
+    );
+    assert_eq!(get(&app, &player, "/api/wallet").await.1["balance"], receipt["balance"]);
+}
