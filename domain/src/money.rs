@@ -198,18 +198,56 @@ impl Rate {
     }
 }
 
-/// An ISO 4217-style currency code: three upper-case ASCII letters.
+/// A currency code: upper-case ASCII letters. Real money is named by its
+/// ISO 4217 code, three letters (`EUR`); play money by a longer code of up
+/// to eight (`CHIPS`), so a play-money currency can never be mistaken for a
+/// real one — its [`MoneyMode`] is part of its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Currency([u8; 3]);
+pub struct Currency {
+    code: [u8; Currency::MAX_LEN],
+    len: u8,
+}
+
+/// Whether an amount is an operator's licensed money or play money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoneyMode {
+    /// Play-money chips: never cashable; they feed and win only pools of
+    /// their own currency.
+    Demo,
+    /// Real money, in an ISO 4217 currency.
+    Real,
+}
+
+impl MoneyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoneyMode::Demo => "demo",
+            MoneyMode::Real => "real",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a currency is three upper-case letters such as \"EUR\"")]
+#[error("a currency is three upper-case letters such as \"EUR\" (real money) or four to eight such as \"CHIPS\" (play money)")]
 pub struct CurrencyError;
 
 impl Currency {
+    /// The longest code (a play-money one).
+    pub const MAX_LEN: usize = 8;
+
     pub fn as_str(&self) -> &str {
         // Constructed only from ASCII upper-case letters.
-        std::str::from_utf8(&self.0).unwrap_or("???")
+        std::str::from_utf8(&self.code[..usize::from(self.len)]).unwrap_or("???")
+    }
+
+    /// Three letters are real money (ISO 4217); longer codes play money.
+    pub fn money_mode(&self) -> MoneyMode {
+        if self.len == 3 {
+            MoneyMode::Real
+        } else {
+            MoneyMode::Demo
+        }
     }
 }
 
@@ -217,12 +255,13 @@ impl FromStr for Currency {
     type Err = CurrencyError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bytes: [u8; 3] = s.as_bytes().try_into().map_err(|_| CurrencyError)?;
-        if bytes.iter().all(u8::is_ascii_uppercase) {
-            Ok(Currency(bytes))
-        } else {
-            Err(CurrencyError)
+        let bytes = s.as_bytes();
+        if !(3..=Currency::MAX_LEN).contains(&bytes.len()) || !bytes.iter().all(u8::is_ascii_uppercase) {
+            return Err(CurrencyError);
         }
+        let mut code = [0u8; Currency::MAX_LEN];
+        code[..bytes.len()].copy_from_slice(bytes);
+        Ok(Currency { code, len: bytes.len() as u8 })
     }
 }
 
@@ -342,9 +381,18 @@ mod tests {
     }
 
     #[test]
-    fn currency_codes_are_three_capitals() {
-        assert_eq!("EUR".parse::<Currency>().map(|c| c.to_string()), Ok("EUR".into()));
-        for bad in ["eur", "EU", "EURO", "E1R", ""] {
+    fn currency_codes_name_their_money_mode() {
+        let table = [
+            ("EUR", MoneyMode::Real),
+            ("XTR", MoneyMode::Real),
+            ("CHIPS", MoneyMode::Demo),
+            ("PLAYCHIP", MoneyMode::Demo),
+        ];
+        for (code, mode) in table {
+            let currency: Currency = code.parse().unwrap();
+            assert_eq!((currency.as_str(), currency.money_mode()), (code, mode));
+        }
+        for bad in ["eur", "EU", "E1R", "", "CHIPSCHIP", "CHIPs", "ÉUR"] {
             assert_eq!(bad.parse::<Currency>(), Err(CurrencyError), "{bad}");
         }
     }

@@ -10,7 +10,7 @@ function recordErrors(page: Page): string[] {
   return errors;
 }
 
-/** Amounts as the page shows them ("EUR 1,000.00") in micro-units. */
+/** Amounts as the page shows them ("CHIPS 1,000.00") in micro-units. */
 function micros(text: string): number {
   return Math.round(Number(text.replace(/[^0-9.-]/g, '')) * 1_000_000);
 }
@@ -29,7 +29,7 @@ test('a player launched from Telegram signs in, spins, and sees what the spin di
   const slot = page.locator('main.slot');
   await expect(slot).toHaveAttribute('data-hydrated', 'true');
   await expect(page.locator('.slot__player')).toHaveText('Playing as Ayla');
-  await expect(page.locator('.slot__balance')).toHaveText('EUR 1,000.00');
+  await expect(page.locator('.slot__balance')).toHaveText('CHIPS 1,000.00');
   await expect(page.locator('.reel__symbol')).toHaveCount(15);
   await page.screenshot({ path: 'screenshots/slot-ready.png', fullPage: true });
 
@@ -51,7 +51,7 @@ test('a player launched from Telegram signs in, spins, and sees what the spin di
   // The page shows the new balance, to the cent (amounts are shown truncated).
   const expected = 1_000_000_000 + micros(receipt.net);
   expect(micros(receipt.balance)).toBe(expected);
-  await expect(page.locator('.slot__balance')).not.toHaveText('EUR 1,000.00');
+  await expect(page.locator('.slot__balance')).not.toHaveText('CHIPS 1,000.00');
   expect(micros(await page.locator('.slot__balance').innerText())).toBe(Math.floor(expected / 10_000) * 10_000);
   const symbols = await page.locator('.reel__symbol').evaluateAll((cells) => cells.map((c) => c.getAttribute('data-symbol')));
   expect(symbols).toEqual(receipt.reels.flat());

@@ -140,7 +140,7 @@ async fn run_load(port: u16, phase: &'static str, count: usize) -> anyhow::Resul
             "gameId": "caspian-reels",
             "playerId": format!("bench-{}", n % 1_000),
             "betAmount": "1.00",
-            "currency": "EUR",
+            "currency": "CHIPS",
         }))?;
         let path = format!("/jackpot/{jackpot}/contribute");
         let key = format!("{phase}-{n}");

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use domain::ids::ProviderId;
+use domain::money::{Currency, MoneyMode};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
@@ -87,8 +88,11 @@ token_ttl_s = 900
 [deployment]
 environment = "production"
 
+[money]
+mode = "demo"
+currency = "CHIPS"
+
 [slot]
-currency = "EUR"
 min_bet_micros = 100000
 max_bet_micros = 50000000
 bet_step_micros = 10000
@@ -130,6 +134,7 @@ pub struct Settings {
     pub telegram: TelegramSettings,
     pub auth: AuthSettings,
     pub deployment: DeploymentSettings,
+    pub money: MoneySettings,
     pub slot: SlotSettings,
     pub players: PlayerSettings,
     pub dev: DevSettings,
@@ -421,6 +426,53 @@ pub enum Environment {
     Production,
 }
 
+/// The Mini App's money: play-money chips or an operator's real money
+/// (`docs/SECURITY.md`, item 4). Demo and real money never mix: demo credit
+/// and demo deposits exist only in demo mode, and a demo currency's code
+/// (four to eight letters) can never equal a real one's (ISO 4217).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneySettings {
+    pub mode: MoneyMode,
+    /// The currency of players' wallets, their bets and the pools the slot
+    /// feeds: `CHIPS` (or another play-money code) in demo mode, an ISO 4217
+    /// code in real mode.
+    pub currency: String,
+}
+
+impl Settings {
+    /// The Mini App's currency, checked against the money mode and the
+    /// settings that hand out demo money. Refused in every environment.
+    pub fn money_currency(&self) -> Result<Currency, String> {
+        let currency: Currency = self
+            .money
+            .currency
+            .parse()
+            .map_err(|e| format!("money.currency {:?}: {e}", self.money.currency))?;
+        if currency.money_mode() != self.money.mode {
+            return Err(format!(
+                "money.currency {currency} is {} money but money.mode is {}: play money has a code of \
+                 four to eight letters (CHIPS), real money its three-letter ISO 4217 code",
+                currency.money_mode().as_str(),
+                self.money.mode.as_str()
+            ));
+        }
+        if self.money.mode == MoneyMode::Real {
+            if self.players.demo_credit_micros != 0 {
+                return Err("players.demo_credit_micros must be 0 when money.mode is real: demo credit \
+                            never enters a real-money wallet"
+                    .to_owned());
+            }
+            if self.players.demo_deposits {
+                return Err("players.demo_deposits must be false when money.mode is real: a real deposit \
+                            comes from a payment provider"
+                    .to_owned());
+            }
+        }
+        Ok(currency)
+    }
+}
+
 /// The Mini App's slot (`POST /api/spin`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -429,8 +481,6 @@ pub struct SlotSettings {
     /// `server/config/slot.toml`.
     #[serde(default)]
     pub definition: Option<PathBuf>,
-    /// The currency players' wallets and bets are in.
-    pub currency: String,
     pub min_bet_micros: i64,
     pub max_bet_micros: i64,
     /// Every bet is a whole multiple of this; it must itself be a multiple of

@@ -2,7 +2,7 @@
 //! lobby has something to show. Runs only on an empty `jackpots` table.
 
 use domain::jackpot::{Rules, Tier, TriggerMode};
-use domain::money::{Amount, Rate, MICROS_PER_UNIT};
+use domain::money::{Amount, Currency, Rate, MICROS_PER_UNIT};
 use sqlx::PgPool;
 
 use crate::audit::{self, Actor};
@@ -62,14 +62,14 @@ const DEMO_JACKPOTS: [Demo; 3] = [
     },
 ];
 
-/// Returns whether it created the jackpots.
-pub async fn seed_jackpots(pool: &PgPool) -> Result<bool, sqlx::Error> {
+/// Creates them in `currency`, the Mini App's (`money.currency`), so that the
+/// slot feeds them; returns whether it created them.
+pub async fn seed_jackpots(pool: &PgPool, currency: Currency) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("select pg_advisory_xact_lock($1)").bind(SEED_LOCK_KEY).execute(&mut *tx).await?;
     if jackpots::count(&mut tx).await? > 0 {
         return Ok(false);
     }
-    let currency = "EUR".parse().expect("a valid currency code");
     let accounts = Accounts::new(pool.clone());
     let actor = Actor::system("demo");
     let mut created = Vec::new();

@@ -40,10 +40,10 @@ pub fn definition(path: Option<&Path>) -> anyhow::Result<Slot> {
 }
 
 impl Game {
-    pub fn load(settings: &SlotSettings) -> anyhow::Result<Game> {
+    /// The slot `settings` describe, played in `currency` (the money's, as
+    /// `Settings::money_currency` checked it).
+    pub fn load(settings: &SlotSettings, currency: Currency) -> anyhow::Result<Game> {
         let slot = definition(settings.definition.as_deref())?;
-        let currency: Currency =
-            settings.currency.parse().map_err(|_| anyhow::anyhow!("slot.currency is not a currency code"))?;
         let lines = slot.lines() as i64;
         anyhow::ensure!(
             settings.bet_step_micros > 0 && settings.bet_step_micros % lines == 0,
@@ -105,10 +105,13 @@ mod tests {
         );
     }
 
+    fn chips() -> Currency {
+        "CHIPS".parse().unwrap()
+    }
+
     fn settings() -> SlotSettings {
         SlotSettings {
             definition: None,
-            currency: "EUR".into(),
             min_bet_micros: 100_000,
             max_bet_micros: 50_000_000,
             bet_step_micros: 10_000,
@@ -118,12 +121,12 @@ mod tests {
 
     #[test]
     fn bet_rules_that_cannot_pay_exactly_are_refused() {
-        assert!(Game::load(&settings()).is_ok());
+        assert!(Game::load(&settings(), chips()).is_ok());
         let step = SlotSettings { bet_step_micros: 10_005, ..settings() };
-        assert!(Game::load(&step).unwrap_err().to_string().contains("multiple of the 10 paylines"));
+        assert!(Game::load(&step, chips()).unwrap_err().to_string().contains("multiple of the 10 paylines"));
         let range = SlotSettings { min_bet_micros: 60_000_000, ..settings() };
-        assert!(Game::load(&range).is_err());
+        assert!(Game::load(&range, chips()).is_err());
         let missing = SlotSettings { definition: Some("/nonexistent/slot.toml".into()), ..settings() };
-        assert!(Game::load(&missing).unwrap_err().to_string().contains("does not exist"));
+        assert!(Game::load(&missing, chips()).unwrap_err().to_string().contains("does not exist"));
     }
 }

@@ -162,7 +162,8 @@ async fn slot_rtp(settings: &Settings, contribution_ppm: Option<u64>) -> anyhow:
         }
         None => {
             let pool = db::pool(&settings.database)?;
-            let fed = server::db::jackpots::contribution_rates(&pool, &slot.game_id, &settings.slot.currency)
+            let currency = settings.money_currency().map_err(anyhow::Error::msg)?;
+            let fed = server::db::jackpots::contribution_rates(&pool, &slot.game_id, currency.as_str())
                 .await
                 .context("reading the jackpots the slot feeds (or pass --contribution-ppm)")?;
             for (id, ppm, min_bet) in &fed {

@@ -52,10 +52,13 @@ impl Application {
     pub async fn with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Application> {
         // Install the metrics recorder before anything records.
         crate::metrics::handle();
+        let currency = settings.money_currency().map_err(anyhow::Error::msg)?;
         if settings.database.migrate_on_start {
             db::migrate(&db).await?;
         }
-        if settings.demo.seed_jackpots && demo::seed_jackpots(&db).await.context("seeding demo jackpots")? {
+        if settings.demo.seed_jackpots
+            && demo::seed_jackpots(&db, currency).await.context("seeding demo jackpots")?
+        {
             tracing::info!("the database was empty: created three demo jackpots");
         }
         let redis = settings.redis.url.as_ref().map(Redis::open).transpose()?;
@@ -105,7 +108,7 @@ impl Application {
             settings.players.limit_cooling_off_s >= 0,
             "players.limit_cooling_off_s must not be negative"
         );
-        let game = Game::load(&settings.slot)?;
+        let game = Game::load(&settings.slot, currency)?;
         settings.service.check(&game.slot.game_id).map_err(anyhow::Error::msg)?;
         let volumes = crate::volumes::Volumes::new(redis.clone());
         let spins = Spins::start(

@@ -130,7 +130,7 @@ async fn a_batch_record_covers_every_contribution_of_the_batch(pool: PgPool) {
     for n in 0..40 {
         let client = app.service("test-game");
         calls.spawn(async move {
-            let body = json!({ "gameId": "slot-1", "playerId": format!("p-{n}"), "betAmount": "1", "currency": "EUR" });
+            let body = json!({ "gameId": "slot-1", "playerId": format!("p-{n}"), "betAmount": "1", "currency": "CHIPS" });
             let response = client.post("/jackpot/provider-pot/contribute", &body, &format!("k-{n}")).await.unwrap();
             assert_eq!(response.status(), 200);
             response.json::<Value>().await.unwrap()["contributionId"].as_i64().unwrap()
@@ -196,7 +196,7 @@ async fn a_drop_inside_a_batch_is_recorded_with_every_contribution_around_it(poo
     for n in 0..30 {
         let client = app.service("test-game");
         calls.spawn(async move {
-            let body = json!({ "gameId": "slot-1", "playerId": format!("p-{n}"), "betAmount": "100", "currency": "EUR" });
+            let body = json!({ "gameId": "slot-1", "playerId": format!("p-{n}"), "betAmount": "100", "currency": "CHIPS" });
             client.post("/jackpot/quick-drop/contribute", &body, &format!("k-{n}")).await.unwrap().status()
         });
     }

@@ -15,7 +15,7 @@ const CLIENTS: usize = 32;
 const CONTRIBUTIONS: usize = 10_000;
 
 fn body(n: usize) -> Value {
-    json!({ "gameId": "test-slot", "playerId": format!("player-{}", n % 97), "betAmount": "1.00", "currency": "EUR" })
+    json!({ "gameId": "test-slot", "playerId": format!("player-{}", n % 97), "betAmount": "1.00", "currency": "CHIPS" })
 }
 
 #[sqlx::test(migrations = "../migrations")]

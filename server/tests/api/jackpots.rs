@@ -30,13 +30,14 @@ async fn an_empty_database_gets_three_demo_jackpots_one_per_tier(pool: PgPool) {
             ("Lucky Sevens", "local", "100.00", "1000.00", 1_000),
         ]
     );
-    assert!(jackpots.iter().all(|j| j["cycle"] == 1 && j["currency"] == "EUR" && j["value"] == j["seed"]));
+    assert!(jackpots.iter().all(|j| j["cycle"] == 1 && j["currency"] == "CHIPS" && j["value"] == j["seed"]));
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn demo_jackpots_are_created_only_once(pool: PgPool) {
-    assert!(server::demo::seed_jackpots(&pool).await.unwrap());
-    assert!(!server::demo::seed_jackpots(&pool).await.unwrap());
+    let chips = crate::service::CHIPS.parse().unwrap();
+    assert!(server::demo::seed_jackpots(&pool, chips).await.unwrap());
+    assert!(!server::demo::seed_jackpots(&pool, chips).await.unwrap());
     let count: i64 = sqlx::query_scalar("select count(*) from jackpots").fetch_one(&pool).await.unwrap();
     let cycles: i64 =
         sqlx::query_scalar("select count(*) from jackpot_cycles").fetch_one(&pool).await.unwrap();

@@ -108,7 +108,7 @@ async fn a_new_player_gets_demo_credits_from_the_house_once(pool: PgPool) {
     let player = sign_in(&app, 1001).await;
     let (status, wallet) = get(&app, &player, "/api/wallet").await;
     assert_eq!(status, 200, "{wallet}");
-    assert_eq!(wallet, json!({ "currency": "EUR", "balance": "250.00" }));
+    assert_eq!(wallet, json!({ "currency": "CHIPS", "balance": "250.00" }));
     // Signing in again does not credit again.
     let again = sign_in(&app, 1001).await;
     assert_eq!(again.id, player.id);
@@ -571,7 +571,7 @@ async fn a_spin_after_a_providers_contribution_counts_from_the_pool_as_it_now_is
             assert_eq!(micros(&contribution["value"]), expected, "round {round}, spin {n}");
             assert_eq!(open_value(&pool, "shared-pot").await, expected);
         }
-        let body = json!({ "gameId": "test-game", "playerId": "elsewhere", "betAmount": "10.00", "currency": "EUR" });
+        let body = json!({ "gameId": "test-game", "playerId": "elsewhere", "betAmount": "10.00", "currency": "CHIPS" });
         let (status, answer) =
             crate::service::contribute(&app, "shared-pot", &format!("provider-{round}"), body).await;
         assert_eq!(status, 200, "{answer}");
@@ -612,7 +612,7 @@ async fn many_players_spinning_while_a_provider_contributes_add_up_exactly(pool:
     let contributing = tokio::spawn(async move {
         for n in 0..PROVIDED {
             let jackpot = ["shared-pot", "storm"][n % 2];
-            let body = json!({ "gameId": "test-game", "playerId": "elsewhere", "betAmount": "1.00", "currency": "EUR" });
+            let body = json!({ "gameId": "test-game", "playerId": "elsewhere", "betAmount": "1.00", "currency": "CHIPS" });
             let path = format!("/jackpot/{jackpot}/contribute");
             let response = provider.post(&path, &body, &format!("provided-{n}")).await.unwrap();
             assert_eq!(response.status(), 200);

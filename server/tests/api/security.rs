@@ -31,7 +31,7 @@ async fn contribute_as(app: &TestApp, key_id: &str, jackpot: &str, key: &str, bo
 }
 
 fn provider_bet(player: &str, amount: &str) -> Value {
-    json!({ "gameId": "provider-slot", "playerId": player, "betAmount": amount, "currency": "EUR" })
+    json!({ "gameId": "provider-slot", "playerId": player, "betAmount": amount, "currency": "CHIPS" })
 }
 
 // ---- 1. External players have their own namespace ---------------------------
@@ -114,7 +114,7 @@ fn scoped_key(settings: &mut server::config::Settings) {
 }
 
 fn acme_bet(game: &str, amount: &str) -> Value {
-    json!({ "gameId": game, "playerId": "p-1", "betAmount": amount, "currency": "EUR" })
+    json!({ "gameId": game, "playerId": "p-1", "betAmount": amount, "currency": "CHIPS" })
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -208,6 +208,119 @@ async fn two_providers_may_send_the_same_idempotency_key(pool: PgPool) {
     // Each one's retry replays its own answer.
     let (_, again) = contribute_as(&app, "test-game-b", "cekpot-mega", "round-77", &body).await;
     assert_eq!(again, b);
+}
+
+// ---- 4. Demo chips never touch real money ----------------------------------
+
+#[sqlx::test(migrations = "../migrations")]
+async fn demo_chips_never_feed_or_win_a_real_money_pool(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    // A real-money (EUR) pool every game feeds, which any bet of 0.01 or more
+    // carries past its drop point: a demo spin that fed it would win it.
+    crate::service::create_jackpot_in(
+        &pool,
+        "EUR",
+        crate::service::JackpotSpec {
+            id: "tiny-drop",
+            trigger: domain::jackpot::TriggerMode::MustDrop,
+            seed: "10.00",
+            max: "10.001",
+            rate_ppm: 10_000,
+            reserve_ppm: 0,
+            min_bet: "0.01",
+        },
+    )
+    .await;
+    let real_before = scalar(
+        &pool,
+        "select balance_micros from ledger_accounts where kind = 'jackpot_pool' and owner = 'tiny-drop'",
+    )
+    .await;
+    let player = sign_in(&app, 4104).await;
+    let (_, wallet) = get(&app, &player, "/api/wallet").await;
+    assert_eq!(wallet, json!({ "currency": "CHIPS", "balance": "1000.00" }), "demo credit is play money");
+    for n in 0..3 {
+        let (status, receipt) = spin(&app, &player, &format!("demo-{n}"), "1.00").await;
+        assert_eq!(status, 200, "{receipt}");
+        assert!(receipt["jackpotAwards"].as_array().unwrap().is_empty(), "{receipt}");
+        let fed: Vec<&str> = receipt["contributions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["jackpotId"].as_str().unwrap())
+            .collect();
+        assert!(!fed.is_empty() && !fed.contains(&"tiny-drop"), "demo pools only: {fed:?}");
+    }
+    let real_after = scalar(
+        &pool,
+        "select balance_micros from ledger_accounts where kind = 'jackpot_pool' and owner = 'tiny-drop'",
+    )
+    .await;
+    assert_eq!(real_after, real_before, "the real-money pool did not move");
+    // No wallet of a real currency was credited with demo money.
+    let mixed = scalar(
+        &pool,
+        "select count(*) from ledger_transfers t join ledger_accounts a on a.id = t.credit_account_id
+          where t.kind = 'demo_credit' and a.currency = 'EUR'",
+    )
+    .await;
+    assert_eq!(mixed, 0);
+    assert_books_balance(&pool).await;
+}
+
+/// The real binary, in development (so only the money rules can refuse it),
+/// with `env` over a real-money setup.
+fn start_in_real_money(pool: &PgPool, env: &[(&str, &str)]) -> (bool, String) {
+    let mut all = vec![
+        ("CEKPOT_DEPLOYMENT__ENVIRONMENT", "development"),
+        ("CEKPOT_MONEY__MODE", "real"),
+        ("CEKPOT_MONEY__CURRENCY", "EUR"),
+        ("CEKPOT_PLAYERS__DEMO_CREDIT_MICROS", "0"),
+    ];
+    all.extend_from_slice(env);
+    production_start(pool, &all)
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_real_money_installation_refuses_demo_money_at_start(pool: PgPool) {
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[("CEKPOT_PLAYERS__DEMO_CREDIT_MICROS", "1000000000")], "players.demo_credit_micros must be 0"),
+        (&[("CEKPOT_PLAYERS__DEMO_DEPOSITS", "true")], "players.demo_deposits must be false"),
+        // Play money named like real money, and the other way round.
+        (&[("CEKPOT_MONEY__MODE", "demo")], "money.currency EUR is real money but money.mode is demo"),
+        (&[("CEKPOT_MONEY__CURRENCY", "CHIPS")], "money.currency CHIPS is demo money but money.mode is real"),
+    ];
+    for (env, named) in cases {
+        let (ok, printed) = start_in_real_money(&pool, env);
+        assert!(!ok, "started with {env:?}");
+        assert!(printed.contains(named), "{env:?}: expected {named:?} in:\n{printed}");
+    }
+    // Without demo money it starts; a new player's wallet is real money and
+    // empty, and no demo deposit can fill it.
+    let app = app_with(&pool, |s| {
+        s.money.mode = domain::money::MoneyMode::Real;
+        s.money.currency = "EUR".into();
+        s.players.demo_credit_micros = 0;
+    })
+    .await;
+    let player = sign_in(&app, 4105).await;
+    assert_eq!(get(&app, &player, "/api/wallet").await.1, json!({ "currency": "EUR", "balance": "0.00" }));
+    let response = app
+        .client
+        .post(app.url("/api/wallet/deposit"))
+        .bearer_auth(&player.token)
+        .header("idempotency-key", "d-1")
+        .json(&json!({ "amount": "100.00" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    assert_eq!(response.json::<Value>().await.unwrap()["code"], "demo_mode_off");
+    assert_eq!(
+        scalar(&pool, "select count(*) from ledger_transfers where kind in ('demo_credit', 'deposit')").await,
+        0,
+        "no demo money moved"
+    );
 }
 
 // ---- 7. Request ids are bounded -----------------------------------------------

@@ -32,8 +32,17 @@ pub const STORM: JackpotSpec = JackpotSpec {
     min_bet: "0.01",
 };
 
-/// Creates a mega-tier EUR jackpot (every game feeds it) with its first cycle.
+/// The Mini App's play money in every test server (`money.currency`).
+pub const CHIPS: &str = "CHIPS";
+
+/// Creates a mega-tier jackpot in [`CHIPS`] (every game playing chips feeds
+/// it, the Mini App's slot too) with its first cycle.
 pub async fn create_jackpot(pool: &PgPool, spec: JackpotSpec) {
+    create_jackpot_in(pool, CHIPS, spec).await
+}
+
+/// As [`create_jackpot`], in `currency`.
+pub async fn create_jackpot_in(pool: &PgPool, currency: &str, spec: JackpotSpec) {
     let rules = Rules::new(
         Rate::from_ppm(spec.rate_ppm).unwrap(),
         Rate::from_ppm(spec.reserve_ppm).unwrap(),
@@ -43,7 +52,7 @@ pub async fn create_jackpot(pool: &PgPool, spec: JackpotSpec) {
         spec.trigger,
     )
     .unwrap();
-    let currency: Currency = "EUR".parse().unwrap();
+    let currency: Currency = currency.parse().unwrap();
     let mut tx = pool.begin().await.unwrap();
     jackpots::insert(&mut tx, &NewJackpot { id: spec.id, name: spec.id, tier: Tier::Mega, currency, rules })
         .await
@@ -81,7 +90,7 @@ async fn post_claim(client: cekpot_client::Client, path: String, key: String, bo
 }
 
 pub fn bet(game: &str, amount: &str) -> Value {
-    json!({ "gameId": game, "playerId": "player-1", "betAmount": amount, "currency": "EUR" })
+    json!({ "gameId": game, "playerId": "player-1", "betAmount": amount, "currency": "CHIPS" })
 }
 
 pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {

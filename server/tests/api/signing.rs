@@ -78,7 +78,7 @@ async fn every_kind_of_bad_signature_is_refused_with_its_own_code(pool: PgPool) 
         (
             "body changed",
             good("nonce-case-000005"),
-            br#"{"gameId":"test-slot","playerId":"player-1","betAmount":"100","currency":"EUR"}"#,
+            br#"{"gameId":"test-slot","playerId":"player-1","betAmount":"100","currency":"CHIPS"}"#,
             "bad_signature",
         ),
         (
