@@ -150,6 +150,40 @@ pub async fn reveal_seed(conn: &mut PgConnection, player_id: i64) -> Result<Opti
     .await
 }
 
+/// The hash of the player's committed next server seed, if one is drawn.
+pub async fn next_seed_hash(conn: &mut PgConnection, player_id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("select server_seed_hash from player_next_seeds where player_id = $1")
+        .bind(player_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Commits `server_seed` as the player's next one (replacing none: the
+/// caller took the previous one first, under the player's lock).
+pub async fn commit_next_seed(
+    conn: &mut PgConnection,
+    player_id: i64,
+    server_seed: &str,
+) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into player_next_seeds (player_id, server_seed, server_seed_hash) values ($1, $2, $3)
+         returning server_seed_hash",
+    )
+    .bind(player_id)
+    .bind(server_seed)
+    .bind(domain::seeds::server_seed_hash(server_seed))
+    .fetch_one(conn)
+    .await
+}
+
+/// Takes the player's committed next server seed out, to make it the active one.
+pub async fn take_next_seed(conn: &mut PgConnection, player_id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("delete from player_next_seeds where player_id = $1 returning server_seed")
+        .bind(player_id)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn days(
     conn: &mut PgConnection,
     player_ids: &[i64],

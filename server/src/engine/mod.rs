@@ -21,7 +21,8 @@ pub use award::{award, AwardError, AwardRequest};
 pub use configure::{ChangeReceipt, ConfigError, JackpotEdit};
 pub use cycle::open_first_cycle;
 pub use player::{
-    deposit, new_seed, today as player_today, welcome, DepositRefusal, DepositRequest, Deposited,
+    deposit, new_seed, next_seed_hash, today as player_today, welcome, DepositRefusal, DepositRequest,
+    Deposited, NewSeed,
 };
 pub use rollback::RollbackError;
 pub use spin::{SpinOutcome, SpinRefusal, SpinRequest, Spins};

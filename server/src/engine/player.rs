@@ -41,17 +41,44 @@ pub async fn welcome(
     Ok(())
 }
 
-/// Starts a player's next seed: a fresh server seed from the operating
-/// system's CSPRNG, and the client seed given (or a random one). The caller
-/// holds the player's lock and has revealed the seed before, if any.
+/// A fresh server seed from the operating system's CSPRNG.
+fn draw_server_seed() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    seeds::server_seed_from_bytes(bytes)
+}
+
+/// The hash of the player's next server seed, committed before they pick the
+/// client seed it will be paired with: drawn now if none is. The caller holds
+/// the player's lock.
+pub async fn next_seed_hash(conn: &mut PgConnection, player_id: i64) -> Result<String, sqlx::Error> {
+    match spins::next_seed_hash(conn, player_id).await? {
+        Some(hash) => Ok(hash),
+        None => spins::commit_next_seed(conn, player_id, &draw_server_seed()).await,
+    }
+}
+
+/// A seed started by [`new_seed`], and the commitment to the one after it.
+#[derive(Debug, Clone)]
+pub struct NewSeed {
+    pub seed: Seed,
+    pub next_server_seed_hash: String,
+}
+
+/// Starts a player's next seed: the server seed committed before (its hash
+/// shown as `nextServerSeedHash` before the client seed was known; drawn now
+/// only for a player who never had one shown) with the client seed given, or
+/// a random one; then commits the one after it. The caller holds the
+/// player's lock and has revealed the seed before, if any.
 pub async fn new_seed(
     conn: &mut PgConnection,
     player_id: i64,
     client_seed: Option<&str>,
-) -> Result<Seed, sqlx::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-    let server_seed = seeds::server_seed_from_bytes(bytes);
+) -> Result<NewSeed, sqlx::Error> {
+    let server_seed = match spins::take_next_seed(conn, player_id).await? {
+        Some(committed) => committed,
+        None => draw_server_seed(),
+    };
     let client_seed = match client_seed {
         Some(seed) => seed.to_owned(),
         None => {
@@ -60,7 +87,9 @@ pub async fn new_seed(
             hex::encode(bytes)
         }
     };
-    spins::insert_seed(conn, player_id, &server_seed, &client_seed).await
+    let seed = spins::insert_seed(conn, player_id, &server_seed, &client_seed).await?;
+    let next_server_seed_hash = spins::commit_next_seed(conn, player_id, &draw_server_seed()).await?;
+    Ok(NewSeed { seed, next_server_seed_hash })
 }
 
 /// A deposit asked for.

@@ -555,7 +555,7 @@ impl SpinWriter {
         }
         for id in state.players.keys() {
             if !state.seeds.contains_key(id) {
-                let seed = super::player::new_seed(conn, *id, None).await?;
+                let seed = super::player::new_seed(conn, *id, None).await?.seed;
                 state.seeds.insert(*id, seed);
             }
         }

@@ -273,6 +273,9 @@ struct FairnessView {
     client_seed: String,
     /// The nonce of the next spin.
     next_nonce: i64,
+    /// SHA-256 of the server seed the next rotation will use, committed now,
+    /// before the player picks the client seed it is paired with.
+    next_server_seed_hash: String,
     /// Present after a rotation: the seed it ended, now revealed.
     #[serde(skip_serializing_if = "Option::is_none")]
     revealed: Option<RevealedSeed>,
@@ -299,14 +302,16 @@ async fn fairness(
     }
     let seed = match spins::active_seeds(&mut tx, &[player]).await?.pop() {
         Some(seed) => seed,
-        None => engine::new_seed(&mut tx, player, None).await?,
+        None => engine::new_seed(&mut tx, player, None).await?.seed,
     };
+    let next_server_seed_hash = engine::next_seed_hash(&mut tx, player).await?;
     tx.commit().await?;
     Ok(Json(FairnessView {
         seed_id: seed.id,
         server_seed_hash: seed.server_seed_hash,
         client_seed: seed.client_seed,
         next_nonce: seed.next_nonce,
+        next_server_seed_hash,
         revealed: None,
     }))
 }
@@ -319,7 +324,8 @@ struct RotateBody {
     client_seed: Option<String>,
 }
 
-/// Reveals the server seed in use and starts a new one. Serialised with the
+/// Reveals the server seed in use and starts the one committed before (see
+/// [`engine::new_seed`]). Serialised with the
 /// player's spins by the player's row lock, so no spin straddles the change.
 async fn rotate(
     State(state): State<AppState>,
@@ -335,13 +341,15 @@ async fn rotate(
         return Err(no_such_player());
     }
     let old = spins::reveal_seed(&mut tx, player).await?;
-    let seed = engine::new_seed(&mut tx, player, body.client_seed.as_deref()).await?;
+    let engine::NewSeed { seed, next_server_seed_hash } =
+        engine::new_seed(&mut tx, player, body.client_seed.as_deref()).await?;
     tx.commit().await?;
     Ok(Json(FairnessView {
         seed_id: seed.id,
         server_seed_hash: seed.server_seed_hash,
         client_seed: seed.client_seed,
         next_nonce: seed.next_nonce,
+        next_server_seed_hash,
         revealed: old.map(|old| RevealedSeed {
             seed_id: old.id,
             server_seed: old.server_seed,

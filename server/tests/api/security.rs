@@ -323,6 +323,42 @@ async fn a_real_money_installation_refuses_demo_money_at_start(pool: PgPool) {
     );
 }
 
+// ---- 8. The next server seed is committed before the client seed ------------
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_next_server_seed_is_committed_before_the_player_picks_a_client_seed(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    let player = sign_in(&app, 4108).await;
+    let post = |body: Value| {
+        let request = app.client.post(app.url("/api/fairness/rotate")).bearer_auth(&player.token).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let mut committed = get(&app, &player, "/api/fairness").await.1["nextServerSeedHash"].clone();
+    for (n, client_seed) in ["first-pick", "second_pick", "third"].into_iter().enumerate() {
+        assert!(committed.as_str().is_some_and(|h| h.len() == 64), "a commitment is shown: {committed}");
+        // Asking again shows the same commitment: it is fixed, not drawn per look.
+        assert_eq!(get(&app, &player, "/api/fairness").await.1["nextServerSeedHash"], committed);
+        let (status, rotated) = post(json!({ "clientSeed": client_seed })).await;
+        assert_eq!(status, 200, "{rotated}");
+        // The seed now in use is the one committed before the client seed was known.
+        assert_eq!(rotated["serverSeedHash"], committed, "rotation {n}: {rotated}");
+        assert_eq!(rotated["clientSeed"], client_seed);
+        assert_ne!(rotated["nextServerSeedHash"], committed, "a fresh commitment for the next one");
+        let (status, _) = spin(&app, &player, &format!("s-{n}"), "1.00").await;
+        assert_eq!(status, 200);
+        committed = rotated["nextServerSeedHash"].clone();
+    }
+    // Each revealed seed hashes to what was committed.
+    let (_, last) = post(json!({})).await;
+    let revealed = &last["revealed"];
+    assert_eq!(revealed["clientSeed"], "third");
+    let seed = revealed["serverSeed"].as_str().unwrap();
+    assert_eq!(domain::seeds::server_seed_hash(seed), revealed["serverSeedHash"].as_str().unwrap());
+}
+
 // ---- 7. Request ids are bounded -----------------------------------------------
 
 async fn spin_with_request_id(
