@@ -43,6 +43,15 @@ pub enum Action {
     ConfigChange,
     JackpotCreated,
     Reconciliation,
+    /// A batch of the Mini App's spins: their bets and wins, wallet by wallet.
+    SpinBatch,
+    /// A new player's demo credit.
+    DemoCredit,
+    Deposit,
+    /// A player's own limits or self-exclusion.
+    LimitsChanged,
+    /// A player's provably-fair seed revealed and the next one started.
+    SeedRotated,
 }
 
 impl Action {
@@ -54,6 +63,11 @@ impl Action {
             Action::ConfigChange => "config_change",
             Action::JackpotCreated => "jackpot_created",
             Action::Reconciliation => "reconciliation",
+            Action::SpinBatch => "spin_batch",
+            Action::DemoCredit => "demo_credit",
+            Action::Deposit => "deposit",
+            Action::LimitsChanged => "limits_changed",
+            Action::SeedRotated => "seed_rotated",
         }
     }
 }
@@ -87,6 +101,31 @@ pub async fn append(conn: &mut PgConnection, entries: &[Entry]) -> Result<Vec<i6
         numbers.push(seq);
     }
     Ok(numbers)
+}
+
+/// The common table expression `closing`, which appends `entry` within a
+/// batch's statement, its values bound to `params`: after the records the
+/// CTE named `after` appends, when there is one (a CTE that a statement does
+/// not read is not run, so the statement reads `closing`, and reading
+/// `after` first orders the two). Like [`append`], it belongs in the
+/// transaction's last statement.
+pub fn append_cte(params: &mut crate::db::params::Params, entry: &Entry, after: Option<&str>) -> String {
+    let actor = params.bind(entry.actor.key_id.clone());
+    let action = params.bind(entry.action.as_str());
+    let request_id = params.bind(entry.actor.request_id.clone());
+    let jackpot_id = params.bind(entry.jackpot_id.clone());
+    let before = params.bind(entry.before_micros);
+    let after_micros = params.bind(entry.after_micros);
+    let detail = params.bind(entry.detail.clone());
+    let from = match after {
+        Some(cte) => format!(" from (select count(*) from {cte}) as earlier"),
+        None => String::new(),
+    };
+    format!(
+        "closing as (
+             select cekpot_audit_append({actor}, {action}, {request_id}, {jackpot_id}, {before}::bigint,
+                                        {after_micros}::bigint, {detail}::jsonb) as seq{from})"
+    )
 }
 
 /// Records from `from` on, in order, at most `limit`.

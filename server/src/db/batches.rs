@@ -21,6 +21,7 @@ use super::contributions::{ContributionColumns, NewContribution, INSERTED_IDS};
 use super::jackpots::{CycleColumns, CycleUpdate};
 use super::ledger::{self, Posting, Transfer};
 use super::params::Params;
+use crate::audit::Entry;
 
 /// Why the statement aborted itself. Nothing of it was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,27 +137,45 @@ pub async fn write_rows(
     rows: &[NewContribution],
     posting: &Posting,
     rider: &impl Rider,
+    closing: Option<&Entry>,
 ) -> Result<Result<RowsWritten, Refused>, sqlx::Error> {
+    let closing_given = closing.is_some();
     let mut params = Params::new();
     let rows = ContributionColumns::of(batch_id, rows).ctes(&mut params);
     let posting = posting.ctes(&mut params);
     let rider = rider.ctes(&mut params);
+    let (closing, closed) = closing_cte(&mut params, closing, None);
     let sql = format!(
         "with {rows}, {posting}, {rider}
          verdict as (
              select case
                  when (select count(*) from inserted) <> (select count(*) from input)
                      then cekpot_abort('CK002', 'an idempotency key of the batch is stored already')
-                 else 0 end as ok)
+                 else 0 end as ok){closing}
          select (select ok from verdict), array({INSERTED_IDS}), (select count(*) from posted),
-                (select count(*) from balances)"
+                (select count(*) from balances), {closed}"
     );
-    let query = sqlx::query_as_with::<_, (i64, Vec<i64>, i64, i64), _>(&sql, params.finish()?);
-    Ok(refusal(query.fetch_one(conn).await)?.map(|(_, ids, transfers, accounts)| RowsWritten {
-        ids,
-        transfers,
-        accounts,
-    }))
+    let query = sqlx::query_as_with::<_, (i64, Vec<i64>, i64, i64, i64), _>(&sql, params.finish()?);
+    match refusal(query.fetch_one(conn).await)? {
+        Ok((_, ids, transfers, accounts, appended)) => {
+            expect_closed(appended, closing_given)?;
+            Ok(Ok(RowsWritten { ids, transfers, accounts }))
+        }
+        Err(refused) => Ok(Err(refused)),
+    }
+}
+
+/// What the second statement of a batch written in two writes (see
+/// [`write_pools`]).
+pub struct PoolsPart {
+    pub batch_id: i64,
+    pub cycles: Vec<CycleUpdate>,
+    /// The posting's second part.
+    pub posting: Posting,
+    /// Every contribution row the batch wrote, for its audit record.
+    pub written: Written,
+    pub posted: RowsWritten,
+    pub pools: Vec<PoolChange>,
 }
 
 /// The second statement of a batch written in two (see [`write_rows`]): the
@@ -165,13 +184,11 @@ pub async fn write_rows(
 /// [`Refused::PoolChanged`] as [`write`] does.
 pub async fn write_pools(
     conn: &mut PgConnection,
-    batch_id: i64,
-    cycles: &[CycleUpdate],
-    posting: &Posting,
-    written: &Written,
-    posted: &RowsWritten,
-    pools: &[PoolChange],
+    part: &PoolsPart,
+    closing: Option<&Entry>,
 ) -> Result<Result<(), Refused>, sqlx::Error> {
+    let PoolsPart { batch_id, cycles, posting, written, posted, pools } = part;
+    let batch_id = *batch_id;
     // The open cycles' locks first, in a statement of their own. It waits
     // for the transactions moving them now, and the statement below, whose
     // snapshot is taken when it starts, then reads the cycles as the last of
@@ -191,6 +208,8 @@ pub async fn write_pools(
     let count = params.bind(cycles.len() as i64);
     let audited =
         audit_cte(&mut params, batch_id, pools, written, (posted.transfers, posted.accounts), false);
+    let closing_given = closing.is_some();
+    let (closing, closed) = closing_cte(&mut params, closing, Some("audited"));
     let sql = format!(
         "with {cycles_cte}, {posting},
          verdict as (
@@ -198,12 +217,15 @@ pub async fn write_pools(
                  when (select count(*) from cycles) <> {count}
                      then cekpot_abort('CK001', 'a pool changed since the batch read it')
                  else 0 end as ok),
-         {audited}
-         select (select ok from verdict), (select count(*) from audited)"
+         {audited}{closing}
+         select (select ok from verdict), (select count(*) from audited), {closed}"
     );
-    let query = sqlx::query_as_with::<_, (i64, i64), _>(&sql, params.finish()?);
+    let query = sqlx::query_as_with::<_, (i64, i64, i64), _>(&sql, params.finish()?);
     match refusal(query.fetch_one(conn).await)? {
-        Ok((_, audited)) => expect_audited(audited, !written.ids.is_empty()).map(Ok),
+        Ok((_, audited, appended)) => {
+            expect_audited(audited, !written.ids.is_empty())?;
+            expect_closed(appended, closing_given).map(Ok)
+        }
         Err(refused) => Ok(Err(refused)),
     }
 }
@@ -218,6 +240,30 @@ fn refusal<T>(answer: Result<T, sqlx::Error>) -> Result<Result<T, Refused>, sqlx
             _ => Err(error),
         },
     }
+}
+
+/// The caller's closing record (see [`crate::audit::append_cte`]) as a CTE
+/// to follow the statement's others (`, closing as (…)`) and the select
+/// expression that runs it and counts what it appended; nothing and `0`
+/// without one.
+fn closing_cte(params: &mut Params, closing: Option<&Entry>, after: Option<&str>) -> (String, &'static str) {
+    match closing {
+        Some(entry) => (
+            format!(",\n         {}", crate::audit::append_cte(params, entry, after)),
+            "(select count(*) from closing)",
+        ),
+        None => (String::new(), "0::bigint"),
+    }
+}
+
+fn expect_closed(appended: i64, given: bool) -> Result<(), sqlx::Error> {
+    if appended != i64::from(given) {
+        return Err(sqlx::Error::Protocol(format!(
+            "{appended} closing audit records, not {}",
+            i64::from(given)
+        )));
+    }
+    Ok(())
 }
 
 fn expect_audited(audited: i64, expected: bool) -> Result<(), sqlx::Error> {

@@ -230,6 +230,16 @@ pub fn consolidate(transfers: &[Transfer]) -> Vec<Transfer> {
     summed
 }
 
+/// `transfers` as the audit trail lists them (`detail.transfers`): as
+/// [`consolidate`] posts them, each `[kind, debit account id, credit account
+/// id, amount in micro-units, reference]`.
+pub fn audit_list(transfers: &[Transfer]) -> serde_json::Value {
+    consolidate(transfers)
+        .iter()
+        .map(|t| serde_json::json!([t.kind.as_str(), t.debit, t.credit, t.amount.micros(), t.reference]))
+        .collect()
+}
+
 /// One posting as statement parameters: the transfers to record (debits,
 /// credits, amounts, kinds, references) and the balances to move (accounts in
 /// id order, each with its net delta).

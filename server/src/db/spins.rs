@@ -452,15 +452,30 @@ impl DayColumns {
 }
 
 /// Inserts the spins (if any) and adds to the players' totals of the day, in
-/// one statement.
+/// one statement, which appends `closing` (the batch's audit record) when
+/// given: the transaction's last statement.
 pub async fn record(
     conn: &mut PgConnection,
     spins: &SpinColumns,
     days: &DayColumns,
+    closing: Option<&crate::audit::Entry>,
 ) -> Result<(), sqlx::Error> {
     let mut params = Params::new();
-    let sql = format!("with {}, {} select 1", spins.cte(&mut params), days.cte(&mut params));
-    sqlx::query_as_with::<_, (i32,), _>(&sql, params.finish()?).fetch_one(conn).await.map(drop)
+    let mut sql = format!("with {}, {}", spins.cte(&mut params), days.cte(&mut params));
+    match closing {
+        Some(entry) => {
+            sql += &format!(
+                ", {} select count(*)::int from closing",
+                crate::audit::append_cte(&mut params, entry, None)
+            );
+        }
+        None => sql += " select 1",
+    }
+    let (appended,) = sqlx::query_as_with::<_, (i32,), _>(&sql, params.finish()?).fetch_one(conn).await?;
+    if appended != 1 {
+        return Err(sqlx::Error::Protocol(format!("a spin batch appended {appended} audit records, not 1")));
+    }
+    Ok(())
 }
 
 /// Adds to players' totals of the day, alone (a deposit).

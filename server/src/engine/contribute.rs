@@ -10,7 +10,7 @@ use super::cycle::{award_cycle, Books, Winner};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
 use crate::audit::{self, Entry};
 use crate::db::awards;
-use crate::db::batches::{self, PoolChange, Refused, Rider, RowsWritten, Written};
+use crate::db::batches::{self, PoolChange, Refused, Rider, Written};
 use crate::db::contributions::{self, NewContribution, StoredContribution};
 use crate::db::jackpots::{self, CycleMeters, CycleUpdate, Jackpot, LockedJackpot, OpenCycle};
 use crate::db::ledger::{AccountKind, Accounts, Posting, Transfer, TransferKind};
@@ -223,13 +223,9 @@ pub struct PoolsWrite(Option<PoolsLeft>);
 /// The second statement of a batch written in two, and the award records
 /// that follow it.
 struct PoolsLeft {
-    batch_id: i64,
-    cycles: Vec<CycleUpdate>,
-    posting: Posting,
-    written: Written,
-    posted: RowsWritten,
-    pools: Vec<PoolChange>,
+    part: batches::PoolsPart,
     audit: Vec<Entry>,
+    closing: Option<Entry>,
 }
 
 impl<'r> Planned<'r> {
@@ -287,37 +283,43 @@ impl<'r> Planned<'r> {
     /// accounts `own` picks — those the caller's transaction has locked
     /// already — with the `rider`'s writes, and answers the outcomes, in
     /// order, as the commit will make them. The second statement goes with
-    /// [`PoolsWrite::write`], last.
+    /// [`PoolsWrite::write`], last. The `closing` audit record (the caller's
+    /// own, such as a spin batch's) goes into whichever statement is last.
     pub async fn write_rows(
         self,
         conn: &mut PgConnection,
         extra: &[Transfer],
         own: impl Fn(i64) -> bool,
         rider: &impl Rider,
+        closing: Option<Entry>,
     ) -> Result<(Vec<Outcome>, PoolsWrite), BatchAbort> {
         let Planned { mut batch, repeats, jackpots: _ } = self;
         batch.transfers.extend_from_slice(extra);
         let transfers = crate::db::ledger::consolidate(&batch.transfers);
         if batch.cycle_updates.is_empty() {
             // No request reached a pool: one statement posts it all.
-            batches::write_rows(conn, batch.id, &[], &Posting::of(&transfers), rider).await??;
+            let posting = Posting::of(&transfers);
+            batches::write_rows(conn, batch.id, &[], &posting, rider, closing.as_ref()).await??;
             return Ok((finish(batch.results, repeats), PoolsWrite(None)));
         }
         let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
         let (first, second) = Posting::split(&transfers, own);
-        let posted = batches::write_rows(conn, batch.id, &rows, &first, rider).await??;
+        let posted = batches::write_rows(conn, batch.id, &rows, &first, rider, None).await??;
         batch.record(indexes, &rows, posted.ids.iter().copied().map(Some).collect())?;
         // After any rows a drop had the walk insert, as in one statement.
         let mut written = std::mem::take(&mut batch.earlier);
         written.add(&posted.ids, &rows);
         let pools = PoolsLeft {
-            batch_id: batch.id,
-            pools: batch.pool_changes(),
-            cycles: std::mem::take(&mut batch.cycle_updates),
-            posting: second,
-            written,
-            posted,
+            part: batches::PoolsPart {
+                batch_id: batch.id,
+                pools: batch.pool_changes(),
+                cycles: std::mem::take(&mut batch.cycle_updates),
+                posting: second,
+                written,
+                posted,
+            },
             audit: std::mem::take(&mut batch.audit),
+            closing,
         };
         Ok((finish(batch.results, repeats), PoolsWrite(Some(pools))))
     }
@@ -329,8 +331,7 @@ impl PoolsWrite {
     /// balances and the batch's audit record; then any award's records.
     pub async fn write(self, conn: &mut PgConnection) -> Result<(), BatchAbort> {
         let Some(left) = self.0 else { return Ok(()) };
-        let (cycles, posting, written, posted) = (&left.cycles, &left.posting, &left.written, &left.posted);
-        batches::write_pools(conn, left.batch_id, cycles, posting, written, posted, &left.pools).await??;
+        batches::write_pools(conn, &left.part, left.closing.as_ref()).await??;
         audit::append(conn, &left.audit).await?;
         Ok(())
     }

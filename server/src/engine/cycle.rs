@@ -204,6 +204,7 @@ pub(super) async fn award_cycle(
     jackpots::close_cycle(conn, &jackpot.id, cycle.cycle_number).await?;
     let pool = books.pool;
     books.transfer(pool, wallet, awarded_amount, TransferKind::Award, &format!("award:{award_id}"));
+    let paid = ledger::audit_list(std::slice::from_ref(books.transfers.last().expect("just pushed")));
     let next = open_cycle(conn, jackpot, cycle.cycle_number + 1, books).await?;
     let receipt = AwardReceipt::try_from(awards::get(conn, award_id).await?)?;
     books.audit.push(Entry {
@@ -225,6 +226,7 @@ pub(super) async fn award_cycle(
             "dropPointMicros": receipt.drop_point.map(Amount::micros),
             "salt": receipt.salt,
             "nextCycle": next.cycle_number,
+            "transfers": paid,
         }),
     });
     Ok((receipt, next))

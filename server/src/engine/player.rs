@@ -9,6 +9,7 @@ use domain::play::{self, DepositRefused};
 use domain::seeds;
 use sqlx::{PgConnection, PgPool};
 
+use crate::audit::{self, Action, Actor, Entry};
 use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
 use crate::db::players::{self, Player};
 use crate::db::spins::{self, DayColumns, Seed};
@@ -23,6 +24,7 @@ pub async fn welcome(
     player: &Player,
     currency: Currency,
     demo_credit: Amount,
+    actor: &Actor,
 ) -> Result<(), sqlx::Error> {
     new_seed(conn, player.id, None).await?;
     if demo_credit.micros() > 0 {
@@ -36,7 +38,21 @@ pub async fn welcome(
             kind: TransferKind::DemoCredit,
             reference: format!("player:{}", player.id),
         };
-        ledger::post(conn, &[credit]).await?;
+        ledger::post(conn, std::slice::from_ref(&credit)).await?;
+        let record = Entry {
+            actor: actor.clone(),
+            action: Action::DemoCredit,
+            jackpot_id: None,
+            before_micros: Some(0),
+            after_micros: Some(demo_credit.micros()),
+            detail: serde_json::json!({
+                "playerId": player.id,
+                "walletAccountId": wallet,
+                "currency": currency.as_str(),
+                "transfers": ledger::audit_list(&[credit]),
+            }),
+        };
+        audit::append(conn, &[record]).await?;
     }
     Ok(())
 }
@@ -96,6 +112,8 @@ pub async fn new_seed(
 #[derive(Debug, Clone)]
 pub struct DepositRequest {
     pub player_id: i64,
+    /// The player, and the request's id.
+    pub actor: Actor,
     pub amount: Amount,
     pub idempotency_key: String,
     /// The largest single deposit.
@@ -170,12 +188,28 @@ pub async fn deposit(
         kind: TransferKind::Deposit,
         reference: reference.clone(),
     };
-    ledger::post(&mut tx, &[transfer]).await?;
+    ledger::post(&mut tx, std::slice::from_ref(&transfer)).await?;
     let added = play::Day::of_deposit(request.amount);
     spins::add_to_days(&mut tx, &DayColumns::of(now.date_naive(), &[(player, added)])).await?;
     let (id, _) =
         players::transfer_by_reference(&mut tx, &reference).await?.ok_or(sqlx::Error::RowNotFound)?;
     let balance = ledger::balance(&mut tx, wallet).await?;
+    let record = Entry {
+        actor: request.actor.clone(),
+        action: Action::Deposit,
+        jackpot_id: None,
+        before_micros: Some(balance.micros() - request.amount.micros()),
+        after_micros: Some(balance.micros()),
+        detail: serde_json::json!({
+            "playerId": player,
+            "transferId": id,
+            "walletAccountId": wallet,
+            "currency": currency.as_str(),
+            "idempotencyKey": request.idempotency_key,
+            "transfers": ledger::audit_list(&[transfer]),
+        }),
+    };
+    audit::append(&mut tx, &[record]).await?;
     tx.commit().await?;
     Ok(Ok(done(id, balance, day.deposits_micros + request.amount.micros())))
 }

@@ -57,7 +57,7 @@ pub async fn rollback(
         kind: TransferKind::AwardRollback,
         reference: format!("rollback:{award_id}"),
     };
-    if let Err(error) = ledger::post(conn, &[transfer]).await {
+    if let Err(error) = ledger::post(conn, std::slice::from_ref(&transfer)).await {
         // The wallet was spent between the read and the posting.
         let constraint = error.as_database_error().and_then(|e| e.constraint());
         if constraint == Some("ledger_accounts_wallet_not_negative") {
@@ -80,6 +80,7 @@ pub async fn rollback(
             "from": "player_wallet",
             "to": "jackpot_reserve",
             "reason": reason,
+            "transfers": ledger::audit_list(&[transfer]),
         }),
     };
     audit::append(conn, &[entry]).await?;

@@ -21,7 +21,7 @@ use sqlx::PgPool;
 use super::batcher::{BatchLimits, Batcher, Write};
 use super::contribute::{plan_batch, BatchAbort, Footing, KeyCheck, Planned};
 use super::{fingerprint, ContributionReceipt, ContributionRequest, EngineFailure, Origin};
-use crate::audit::Actor;
+use crate::audit::{Action, Actor, Entry};
 use crate::config::PlayerSettings;
 use crate::db::contributions::NewContribution;
 use crate::db::jackpots::LockedJackpot;
@@ -481,7 +481,9 @@ impl SpinWriter {
                 done.outcomes.iter().map(|o| o.as_ref().ok().map(ContributionView::of_receipt)).collect()
             };
             let (new_spins, jackpot_wins) = self.receipts(accepted, &views, &basis, &mut results);
-            spins::record(conn, &SpinColumns::of(new_spins), &DayColumns::of(today, &jackpot_wins)).await?;
+            let closing = self.batch_record(batch, &new_spins, &transfers);
+            let spun = SpinColumns::of(new_spins);
+            spins::record(conn, &spun, &DayColumns::of(today, &jackpot_wins), closing.as_ref()).await?;
         } else {
             // Planned from the chain, the receipts are known before anything
             // is written: the players, the contributions, the bets and wins
@@ -500,13 +502,14 @@ impl SpinWriter {
                 .collect();
             let (new_spins, jackpot_wins) = self.receipts(accepted, &views, &basis, &mut results);
             debug_assert!(jackpot_wins.is_empty(), "a batch planned from the chain pays no award");
+            let closing = self.batch_record(batch, &new_spins, &transfers);
             let rows = SpinBatchRows {
                 moves,
                 spins: SpinColumns::of(new_spins),
                 days: DayColumns::of(today, &added),
             };
             let own = |account| locked.wallet_ids.binary_search(&account).is_ok();
-            let (_, pools) = planned.write_rows(conn, &transfers, own, &rows).await?;
+            let (_, pools) = planned.write_rows(conn, &transfers, own, &rows, closing).await?;
             turn.come().await;
             pools.write(conn).await?;
         }
@@ -667,6 +670,46 @@ impl SpinWriter {
             .collect();
         decided.moves = PlayerMoves::of(&updates, &nonces, flags);
         Ok(decided)
+    }
+
+    /// The batch's audit record (`spin_batch`, docs/AUDIT.md): every accepted
+    /// spin with its player, request id and wallet balance after it, and the
+    /// bets and wins it posted (`transfers`, as the ledger has them); none
+    /// for a batch that accepted no spin and so moved no money.
+    fn batch_record(&self, batch: &Batch<'_>, spun: &[NewSpin], transfers: &[Transfer]) -> Option<Entry> {
+        if spun.is_empty() {
+            return None;
+        }
+        let request_ids: HashMap<i64, Option<&str>> = batch
+            .spin_ids
+            .iter()
+            .zip(batch.requests)
+            .map(|(id, request)| (*id, request.request_id.as_deref()))
+            .collect();
+        let column = |f: fn(&NewSpin) -> i64| spun.iter().map(f).collect::<Vec<i64>>();
+        Some(Entry {
+            actor: Actor::system("spins"),
+            action: Action::SpinBatch,
+            jackpot_id: None,
+            before_micros: None,
+            after_micros: None,
+            detail: serde_json::json!({
+                "batchId": batch.batch_id,
+                "gameId": self.game.slot.game_id,
+                "currency": self.game.currency.as_str(),
+                "clearingAccountId": batch.clearing,
+                "spins": {
+                    "ids": column(|s| s.id),
+                    "playerIds": column(|s| s.player_id),
+                    "requestIds": spun.iter().map(|s| request_ids.get(&s.id).copied().flatten()).collect::<Vec<_>>(),
+                    "betMicros": column(|s| s.bet_micros),
+                    "winMicros": column(|s| s.win_micros),
+                    "jackpotWinMicros": column(|s| s.jackpot_win_micros),
+                    "balanceAfterMicros": column(|s| s.balance_after_micros),
+                },
+                "transfers": ledger::audit_list(transfers),
+            }),
+        })
     }
 
     /// The receipts of the accepted spins, in arrival order, into `results`,

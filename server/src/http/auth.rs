@@ -145,6 +145,7 @@ impl From<Player> for PlayerView {
 
 async fn sign_in(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Json<SignedIn>, ApiError> {
     let telegram = &state.settings.telegram;
@@ -167,7 +168,9 @@ async fn sign_in(
     if created {
         let demo_credit = Amount::from_micros(state.settings.players.demo_credit_micros);
         let currency = state.spins.game().currency;
-        crate::engine::welcome(&mut tx, state.engine.accounts(), &player, currency, demo_credit).await?;
+        let actor = super::player::player_actor(player.id, &headers);
+        crate::engine::welcome(&mut tx, state.engine.accounts(), &player, currency, demo_credit, &actor)
+            .await?;
     }
     tx.commit().await?;
     let (token, expires_at) = state.tokens.issue(&player, now);

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiJson, ApiQuery};
 use super::service::IdempotencyKey;
+use crate::audit::{self, Action, Actor, Entry};
 use crate::db::ledger::AccountKind;
 use crate::db::spins::PlayerState;
 use crate::db::{players, spins};
@@ -158,6 +159,7 @@ struct DepositView {
 async fn deposit(
     State(state): State<AppState>,
     PlayerId(player): PlayerId,
+    headers: HeaderMap,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<DepositBody>,
 ) -> Result<Json<DepositView>, ApiError> {
@@ -166,6 +168,7 @@ async fn deposit(
     }
     let request = DepositRequest {
         player_id: player,
+        actor: player_actor(player, &headers),
         amount: body.amount,
         idempotency_key: key,
         max: Amount::from_micros(state.settings.players.deposit_max_micros),
@@ -209,6 +212,13 @@ struct SpinBody {
     bet_amount: Amount,
 }
 
+/// The player as the audit trail names them (`player:<id>`), with the
+/// request's id (the middleware's, `super::is_request_id`).
+pub(super) fn player_actor(player: i64, headers: &HeaderMap) -> Actor {
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Actor::new(format!("player:{player}"), request_id)
+}
+
 async fn spin(
     State(state): State<AppState>,
     PlayerId(player): PlayerId,
@@ -218,7 +228,7 @@ async fn spin(
 ) -> Result<Json<app::api::SpinReceipt>, ApiError> {
     let bet = body.bet_amount;
     state.spins.game().bets.check(bet).map_err(bet_refusal)?;
-    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request_id = player_actor(player, &headers).request_id;
     let request = SpinRequest { player_id: player, bet, idempotency_key: key, request_id };
     match state.spins.spin(request).await? {
         Ok(receipt) => Ok(Json(receipt)),
@@ -330,6 +340,7 @@ struct RotateBody {
 async fn rotate(
     State(state): State<AppState>,
     PlayerId(player): PlayerId,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<FairnessView>, ApiError> {
     if let Some(seed) = &body.client_seed {
@@ -343,8 +354,7 @@ async fn rotate(
     let old = spins::reveal_seed(&mut tx, player).await?;
     let engine::NewSeed { seed, next_server_seed_hash } =
         engine::new_seed(&mut tx, player, body.client_seed.as_deref()).await?;
-    tx.commit().await?;
-    Ok(Json(FairnessView {
+    let view = FairnessView {
         seed_id: seed.id,
         server_seed_hash: seed.server_seed_hash,
         client_seed: seed.client_seed,
@@ -357,7 +367,18 @@ async fn rotate(
             client_seed: old.client_seed,
             spins: old.next_nonce,
         }),
-    }))
+    };
+    let record = Entry {
+        actor: player_actor(player, &headers),
+        action: Action::SeedRotated,
+        jackpot_id: None,
+        before_micros: None,
+        after_micros: None,
+        detail: serde_json::json!({ "playerId": player, "seed": view }),
+    };
+    audit::append(&mut tx, &[record]).await?;
+    tx.commit().await?;
+    Ok(Json(view))
 }
 
 #[derive(Debug, Deserialize)]
@@ -498,6 +519,7 @@ struct LimitsBody {
 async fn set_limits(
     State(state): State<AppState>,
     PlayerId(player): PlayerId,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LimitsBody>,
 ) -> Result<Json<LimitsView>, ApiError> {
     let change = LimitChange {
@@ -510,9 +532,28 @@ async fn set_limits(
     let mut tx = state.db.begin().await?;
     let now = spins::now(&mut tx).await?;
     let settled = players::settle_limits(&mut tx, player, now).await?.ok_or_else(no_such_player)?;
+    let before = limits_view(&mut tx, settled.clone(), now).await?;
     let limits = settled.limits().changed(&change, now, cooling_off);
     let changed = players::store_limits(&mut tx, player, &limits).await?;
     let view = limits_view(&mut tx, changed, now).await?;
+    let record = Entry {
+        actor: player_actor(player, &headers),
+        action: Action::LimitsChanged,
+        jackpot_id: None,
+        before_micros: None,
+        after_micros: None,
+        detail: serde_json::json!({
+            "playerId": player,
+            "asked": {
+                "dailyLossLimit": body.daily_loss_limit.map(|l| l.map(|a| a.micros())),
+                "dailyDepositLimit": body.daily_deposit_limit.map(|l| l.map(|a| a.micros())),
+                "selfExcludeDays": body.self_exclude_days,
+            },
+            "before": before,
+            "after": view,
+        }),
+    };
+    audit::append(&mut tx, &[record]).await?;
     tx.commit().await?;
     Ok(Json(view))
 }

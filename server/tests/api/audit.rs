@@ -286,7 +286,7 @@ async fn tamper(pool: &PgPool, sql: &str) {
 }
 
 /// `server audit verify` as an operator runs it: (exit code, output).
-fn verify_command(pool: &PgPool, bucket: Option<&BucketSettings>) -> (i32, String) {
+pub(crate) fn verify_command(pool: &PgPool, bucket: Option<&BucketSettings>) -> (i32, String) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_server"));
     command
         .args(["audit", "verify"])

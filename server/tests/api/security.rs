@@ -359,6 +359,112 @@ async fn the_next_server_seed_is_committed_before_the_player_picks_a_client_seed
     assert_eq!(domain::seeds::server_seed_hash(seed), revealed["serverSeedHash"].as_str().unwrap());
 }
 
+// ---- 5. Every wallet posting is in the audit chain --------------------------
+
+/// Every transfer the audit trail lists (`detail.transfers`), as
+/// (kind, debit account, credit account, amount, reference).
+async fn audited_transfers(pool: &PgPool) -> Vec<(String, i64, i64, i64, String)> {
+    let bodies: Vec<String> =
+        sqlx::query_scalar("select body from audit_records order by seq").fetch_all(pool).await.unwrap();
+    let mut listed = Vec::new();
+    for body in bodies {
+        let record: Value = serde_json::from_str(&body).unwrap();
+        for t in record["detail"]["transfers"].as_array().into_iter().flatten() {
+            let t = t.as_array().unwrap_or_else(|| panic!("a transfer is a tuple: {record}"));
+            listed.push((
+                t[0].as_str().unwrap().to_owned(),
+                t[1].as_i64().unwrap(),
+                t[2].as_i64().unwrap(),
+                t[3].as_i64().unwrap(),
+                t[4].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    listed
+}
+
+async fn actions(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("select (body::jsonb)->>'action' from audit_records order by seq")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn every_posting_that_moves_a_wallet_is_in_the_audit_chain(pool: PgPool) {
+    let app = app_with(&pool, |s| s.players.demo_deposits = true).await;
+    let player = sign_in(&app, 4105).await;
+    let send = |method: reqwest::Method, path: &str, body: Value| {
+        let request = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(&player.token)
+            .header("idempotency-key", "dep-1")
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(send(reqwest::Method::POST, "/api/wallet/deposit", json!({ "amount": "25.00" })).await.0, 200);
+    for n in 0..3 {
+        assert_eq!(spin(&app, &player, &format!("fed-{n}"), "1.00").await.0, 200);
+    }
+    // Every jackpot paused: these spins' batches accept no contribution.
+    sqlx::query("update jackpots set status = 'paused'").execute(&pool).await.unwrap();
+    for n in 0..3 {
+        assert_eq!(spin(&app, &player, &format!("unfed-{n}"), "1.00").await.0, 200);
+    }
+    let (status, limits) =
+        send(reqwest::Method::PUT, "/api/limits", json!({ "dailyLossLimit": "50.00" })).await;
+    assert_eq!(status, 200, "{limits}");
+    assert_eq!(
+        send(reqwest::Method::POST, "/api/fairness/rotate", json!({ "clientSeed": "mine" })).await.0,
+        200
+    );
+    assert_eq!(send(reqwest::Method::PUT, "/api/limits", json!({ "selfExcludeDays": 7 })).await.0, 200);
+
+    // Each transfer into or out of the player's wallet is listed, with its
+    // accounts and amount, in the chain.
+    let wallet_transfers: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(
+        "select t.kind, t.debit_account_id, t.credit_account_id, t.amount_micros, t.reference
+           from ledger_transfers t join ledger_accounts a on a.id in (t.debit_account_id, t.credit_account_id)
+          where a.kind = 'player_wallet' and a.owner = $1 order by t.id",
+    )
+    .bind(player.id.to_string())
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let kinds: std::collections::BTreeSet<&str> = wallet_transfers.iter().map(|t| t.0.as_str()).collect();
+    assert!(kinds.is_superset(&["bet", "demo_credit", "deposit"].into()), "{kinds:?}");
+    let audited = audited_transfers(&pool).await;
+    for transfer in &wallet_transfers {
+        assert!(audited.contains(transfer), "not in the audit chain: {transfer:?}");
+    }
+    // The spin batches name their spins' balances; the player's own changes
+    // are records too.
+    let actions = actions(&pool).await;
+    for action in ["demo_credit", "deposit", "spin_batch", "limits_changed", "seed_rotated"] {
+        assert!(actions.iter().any(|a| a == action), "no {action} record in {actions:?}");
+    }
+    assert_eq!(actions.iter().filter(|a| *a == "limits_changed").count(), 2, "{actions:?}");
+    let bodies: Vec<String> =
+        sqlx::query_scalar("select body from audit_records where (body::jsonb)->>'action' = 'spin_batch'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let spun: i64 = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b).unwrap()["detail"]["spins"]["ids"].as_array().unwrap().len()
+                as i64
+        })
+        .sum();
+    assert_eq!(spun, 6, "every spin, fed or not, is in a spin batch record");
+    let (code, printed) = crate::audit::verify_command(&pool, None);
+    assert_eq!(code, 0, "the chain verifies: {printed}");
+}
+
 // ---- 7. Request ids are bounded -----------------------------------------------
 
 async fn spin_with_request_id(
