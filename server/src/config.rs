@@ -401,6 +401,20 @@ impl Settings {
                     .to_owned(),
             );
         }
+        if self.audit.bucket.is_none() {
+            problems.push(
+                "audit.bucket is unset: without the WORM copy of the audit trail, whoever can rewrite the \
+                 database could rewrite the chain and it would still verify"
+                    .to_owned(),
+            );
+        }
+        if self.database.migrate_on_start {
+            problems.push(
+                "database.migrate_on_start is true: migrating needs the tables' owner, and the server must \
+                 not run as the owner (run `server migrate` as the owner, the server as deploy/postgres/app-role.sql's role)"
+                    .to_owned(),
+            );
+        }
         let mut secrets = std::collections::HashMap::new();
         for key in &self.service.keys {
             let secret = key.secret.expose_secret();

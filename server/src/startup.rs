@@ -53,6 +53,15 @@ impl Application {
         // Install the metrics recorder before anything records.
         crate::metrics::handle();
         let currency = settings.money_currency().map_err(anyhow::Error::msg)?;
+        if settings.deployment.environment == Environment::Production {
+            let mut problems = settings.production_problems();
+            problems.extend(db::role_problems(&db).await.context("reading the database role")?);
+            anyhow::ensure!(
+                problems.is_empty(),
+                "deployment.environment is production, which refuses: {}",
+                problems.join("; ")
+            );
+        }
         if settings.database.migrate_on_start {
             db::migrate(&db).await?;
         }
@@ -92,14 +101,6 @@ impl Application {
             "telegram.init_data_max_age_s must be positive"
         );
         let tokens = crate::http::auth::Tokens::new(&settings.auth)?;
-        if settings.deployment.environment == Environment::Production {
-            let problems = settings.production_problems();
-            anyhow::ensure!(
-                problems.is_empty(),
-                "deployment.environment is production, which refuses: {}",
-                problems.join("; ")
-            );
-        }
         anyhow::ensure!(
             settings.players.demo_credit_micros >= 0,
             "players.demo_credit_micros must not be negative"

@@ -65,6 +65,8 @@ pub fn start_server(
         .env("CEKPOT_AUTH__JWT_SECRET", "a-bench-jwt-secret-of-at-least-32-bytes")
         .env("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "true")
         .env("CEKPOT_HTTP__METRICS_TOKEN", METRICS_TOKEN)
+        // It connects as the run's superuser, which production refuses.
+        .env("CEKPOT_DEPLOYMENT__ENVIRONMENT", "development")
         .env("CEKPOT_LOG__FILTER", "warn");
     for (name, value) in env {
         command.env(name, value);

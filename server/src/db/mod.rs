@@ -132,3 +132,31 @@ impl SequenceIds {
 pub fn is_retryable(error: &sqlx::Error) -> bool {
     error.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "40P01" || code == "40001")
 }
+
+/// What is wrong, for production, with the role the server connected as: a
+/// superuser, or a member of the role that owns the audit trail's tables,
+/// could disable its append-only trigger (docs/SECURITY.md, item 6).
+pub async fn role_problems(db: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    let (role, superuser, owns): (String, bool, bool) = sqlx::query_as(
+        "select current_user::text, r.rolsuper,
+                pg_has_role(current_user, c.relowner, 'MEMBER') or pg_has_role(current_user, s.relowner, 'MEMBER')
+           from pg_roles r, pg_class c, pg_class s
+          where r.rolname = current_user and c.oid = 'audit_records'::regclass
+            and s.oid = 'audit_segments'::regclass",
+    )
+    .fetch_one(db)
+    .await?;
+    let mut problems = Vec::new();
+    if superuser {
+        problems.push(format!(
+            "the database role {role:?} is a superuser: run the server as the least-privilege role of \
+             deploy/postgres/app-role.sql"
+        ));
+    } else if owns {
+        problems.push(format!(
+            "the database role {role:?} owns the audit tables and could disable their append-only trigger: run \
+             the server as the least-privilege role of deploy/postgres/app-role.sql"
+        ));
+    }
+    Ok(problems)
+}

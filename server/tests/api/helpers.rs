@@ -21,6 +21,11 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// A client of a server running elsewhere (a binary the test started).
+    pub fn at(address: &str) -> TestApp {
+        TestApp { address: address.to_owned(), client: reqwest::Client::new(), stop: None }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -106,6 +111,10 @@ pub fn test_settings() -> Settings {
     settings.http.addr = "127.0.0.1:0".parse().unwrap();
     settings.http.shutdown_grace_ms = 1_000;
     settings.database.migrate_on_start = false; // #[sqlx::test] has migrated
+                                                // Production's start-up checks refuse the run's superuser and a missing
+                                                // bucket; the tests that are about them start the real binary in
+                                                // production (security.rs). Nothing else differs between the two.
+    settings.deployment.environment = server::config::Environment::Development;
     settings.auth.jwt_secret = Some(TEST_JWT_SECRET.to_owned().into());
     settings.deployment.single_instance = true;
     settings.http.metrics_token = Some(TEST_METRICS_TOKEN.to_owned().into());
@@ -247,10 +256,12 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The real `server` binary on `port`, against the test's database, no Redis.
+/// The real `server` binary on `port`, against the test's database, no Redis;
+/// in development, as [`test_settings`] (it connects as the run's superuser).
 pub fn start_server_binary(pool: &PgPool, port: u16) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_server"))
         .env("DATABASE_URL", database_url(pool))
+        .env("CEKPOT_DEPLOYMENT__ENVIRONMENT", "development")
         .env_remove("REDIS_URL")
         .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
         .env("CEKPOT_LOG__FORMAT", "json")

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use crate::helpers::{reconcile, spawn_app_with, TestApp};
 use crate::service::{assert_books_balance, create_jackpot, scalar, JackpotSpec};
 
-const BOT_TOKEN: &str = "7000000002:AAcekpot-players_test_token";
+pub(crate) const BOT_TOKEN: &str = "7000000002:AAcekpot-players_test_token";
 
 /// A player's session against a test server.
 pub(crate) struct Player {
@@ -763,6 +763,7 @@ async fn the_dev_sign_in_page_exists_only_in_development(pool: PgPool) {
     let off = app_with(&pool, |_| {}).await;
     assert_eq!(off.get("/dev/sign-in").await.status(), 404, "off by default");
     let mut production = crate::helpers::test_settings();
+    production.deployment.environment = server::config::Environment::Production;
     production.dev.sign_in_page = true;
     let refused = server::startup::Application::with_pool(production, pool.clone()).await;
     assert!(refused.err().unwrap().to_string().contains("development only"), "refused in production");

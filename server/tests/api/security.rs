@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 use server::config::{Role, ServiceKey};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 
 use crate::helpers::TestApp;
 use crate::players::{app_with, get, micros, sign_in, spin};
@@ -463,6 +463,155 @@ async fn every_posting_that_moves_a_wallet_is_in_the_audit_chain(pool: PgPool) {
     assert_eq!(spun, 6, "every spin, fed or not, is in a spin batch record");
     let (code, printed) = crate::audit::verify_command(&pool, None);
     assert_eq!(code, 0, "the chain verifies: {printed}");
+}
+
+// ---- 6. Production runs as a role that cannot rewrite the trail ------------
+
+/// A login role of its own for this test (roles are the whole server's),
+/// granted as `deploy/postgres/app-role.sql` grants `cekpot_app`; answers
+/// its name and a URL of the test's database that connects as it.
+async fn app_role(pool: &PgPool) -> (String, String) {
+    let role = format!("cekpot_app_{}", uuid::Uuid::new_v4().simple());
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/postgres/app-role.sql"))
+            .unwrap()
+            .replace("cekpot_app", &role);
+    sqlx::raw_sql(&script).execute(pool).await.unwrap();
+    let database = pool.connect_options().get_database().unwrap().to_owned();
+    let url = format!("postgres://{role}@{}/{database}", crate::helpers::database_address(pool));
+    (role, url)
+}
+
+async fn drop_role(pool: &PgPool, role: &str) {
+    sqlx::raw_sql(&format!("drop owned by {role}; drop role {role}")).execute(pool).await.unwrap();
+}
+
+/// Bucket settings, as environment variables, for a fresh Object Lock bucket.
+fn bucket_env() -> Vec<(&'static str, String)> {
+    let endpoint = std::env::var("TEST_S3_URL").expect("TEST_S3_URL: run the tests through `make test`");
+    vec![
+        ("CEKPOT_AUDIT__BUCKET__NAME", format!("audit-{}", uuid::Uuid::new_v4().simple())),
+        ("CEKPOT_AUDIT__BUCKET__ENDPOINT", endpoint),
+        ("CEKPOT_AUDIT__BUCKET__PATH_STYLE", "true".into()),
+        ("CEKPOT_AUDIT__BUCKET__CREATE", "true".into()),
+        ("CEKPOT_AUDIT__BUCKET__ACCESS_KEY_ID", "test".into()),
+        ("CEKPOT_AUDIT__BUCKET__SECRET_ACCESS_KEY", "test".into()),
+    ]
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn production_refuses_a_role_that_could_rewrite_the_trail_and_a_missing_bucket(pool: PgPool) {
+    // As the test run connects: `postgres`, a superuser; no bucket; migrating.
+    let (ok, printed) = production_start(&pool, &[]);
+    assert!(!ok);
+    for named in ["is a superuser", "audit.bucket is unset", "database.migrate_on_start is true"] {
+        assert!(printed.contains(named), "expected {named:?} in:\n{printed}");
+    }
+    // A role that is no superuser but owns the audit records.
+    let (role, url) = app_role(&pool).await;
+    sqlx::query(&format!("alter table audit_records owner to {role}")).execute(&pool).await.unwrap();
+    let bucket = bucket_env();
+    let mut env: Vec<(&str, &str)> = bucket.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend([("DATABASE_URL", url.as_str()), ("CEKPOT_DATABASE__MIGRATE_ON_START", "false")]);
+    let (ok, printed) = production_start(&pool, &env);
+    assert!(!ok);
+    assert!(printed.contains("owns the audit tables"), "{printed}");
+    assert!(!printed.contains("audit.bucket") && !printed.contains("superuser"), "{printed}");
+    sqlx::query("alter table audit_records owner to postgres").execute(&pool).await.unwrap();
+    drop_role(&pool, &role).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_least_privilege_role_runs_the_server_and_cannot_touch_the_trail(pool: PgPool) {
+    use crate::helpers::{free_port, test_keys_env, wait_until_serving, TEST_JWT_SECRET, TEST_METRICS_TOKEN};
+    let (role, url) = app_role(&pool).await;
+    let port = free_port();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .env("DATABASE_URL", &url)
+        .env_remove("REDIS_URL")
+        .envs(bucket_env())
+        .env("CEKPOT_HTTP__ADDR", format!("127.0.0.1:{port}"))
+        .env("CEKPOT_DEPLOYMENT__ENVIRONMENT", "production")
+        .env("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "true")
+        .env("CEKPOT_DATABASE__MIGRATE_ON_START", "false")
+        .env("CEKPOT_AUTH__JWT_SECRET", TEST_JWT_SECRET)
+        .env("CEKPOT_HTTP__METRICS_TOKEN", TEST_METRICS_TOKEN)
+        .env("CEKPOT_SERVICE__KEYS", test_keys_env())
+        .env("CEKPOT_TELEGRAM__BOT_TOKEN", crate::players::BOT_TOKEN)
+        .env("CEKPOT_SLOT__SPIN_INTERVAL_MS", "0")
+        .env("CEKPOT_PLAYERS__DEMO_DEPOSITS", "true")
+        .env("CEKPOT_LOG__FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_serving(port).await;
+    let app = crate::helpers::TestApp::at(&format!("http://127.0.0.1:{port}"));
+    // Everything the server does, as that role: a player's welcome, spins, a
+    // deposit, limits and a rotation; a provider's contribution and award, an
+    // admin's rollback and a reconciliation.
+    let player = sign_in(&app, 4106).await;
+    for n in 0..3 {
+        let (status, receipt) = spin(&app, &player, &format!("s-{n}"), "1.00").await;
+        assert_eq!(status, 200, "{receipt}");
+    }
+    let post = |path: &str, body: Value| {
+        let request = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&player.token)
+            .header("idempotency-key", "k-1")
+            .json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(post("/api/wallet/deposit", json!({ "amount": "5.00" })).await, 200);
+    assert_eq!(post("/api/fairness/rotate", json!({})).await, 200);
+    let limits = app
+        .client
+        .put(app.url("/api/limits"))
+        .bearer_auth(&player.token)
+        .json(&json!({ "dailyLossLimit": "20.00" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limits.status(), 200);
+    crate::service::provider_jackpot(&pool).await;
+    let (status, body) =
+        contribute_as(&app, "test-game", "provider-pot", "c-1", &provider_bet("p-1", "5.00")).await;
+    assert_eq!(status, 200, "{body}");
+    let claim = json!({ "playerId": "p-1", "sessionId": "s", "cycle": 1 });
+    let response = app.service("test-game").post("/jackpot/provider-pot/award", &claim, "a-1").await.unwrap();
+    assert_eq!(response.status(), 200);
+    let award: Value = response.json().await.unwrap();
+    let rollback = format!("/admin/awards/{}/rollback", award["awardId"]);
+    let response =
+        app.service("test-admin").post(&rollback, &json!({ "reason": "test" }), "r-1").await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let response =
+        app.service("test-admin").post("/admin/reconciliations", &json!({}), "rc-1").await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // The role cannot rewrite what was recorded, nor switch the trail's guard off.
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    for sql in [
+        "update ledger_transfers set amount_micros = 1",
+        "delete from ledger_transfers",
+        "update spins set win_micros = 0",
+        "delete from jackpot_contributions",
+        "update audit_records set body = '{}'",
+        "truncate audit_segments",
+        "alter table audit_records disable trigger audit_records_append_only",
+        "insert into _sqlx_migrations (version, description, success, checksum, execution_time) values (1, 'x', true, '', 0)",
+    ] {
+        let error = sqlx::query(sql).execute(&mut conn).await.expect_err(sql);
+        let code = error.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+        assert!(matches!(code.as_deref(), Some("42501") | Some("42809")), "{sql}: {error}");
+    }
+    drop(conn);
+    assert_books_balance(&pool).await;
+    drop_role(&pool, &role).await;
 }
 
 // ---- 7. Request ids are bounded -----------------------------------------------
