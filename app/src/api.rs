@@ -242,6 +242,8 @@ pub enum ErrorCode {
     BetStepMismatch,
     /// The player spun less than the minimum interval ago; `details.retryAfterMs` says when the next spin is allowed.
     SpinTooSoon,
+    /// The player's previous spins are still being played (`players.spins_in_flight_max`).
+    SpinInProgress,
     /// The player has excluded themselves until `details.until`.
     SelfExcluded,
     /// The spin could lose more than the player's daily loss limit allows.
@@ -309,6 +311,7 @@ impl ErrorCode {
             ErrorCode::TokenInvalid => "token_invalid",
             ErrorCode::BetStepMismatch => "bet_step_mismatch",
             ErrorCode::SpinTooSoon => "spin_too_soon",
+            ErrorCode::SpinInProgress => "spin_in_progress",
             ErrorCode::SelfExcluded => "self_excluded",
             ErrorCode::LossLimitReached => "loss_limit_reached",
             ErrorCode::DepositLimitReached => "deposit_limit_reached",
@@ -374,6 +377,7 @@ mod tests {
             ErrorCode::TokenInvalid,
             ErrorCode::BetStepMismatch,
             ErrorCode::SpinTooSoon,
+            ErrorCode::SpinInProgress,
             ErrorCode::SelfExcluded,
             ErrorCode::LossLimitReached,
             ErrorCode::DepositLimitReached,

@@ -143,6 +143,7 @@ fn explain(error: ErrorBody) -> String {
     match error.code {
         ErrorCode::InsufficientFunds => "Your balance is too low for this bet.".into(),
         ErrorCode::SpinTooSoon => "Take a breath: the next spin is allowed in a moment.".into(),
+        ErrorCode::SpinInProgress => "Your last spin is still being played.".into(),
         ErrorCode::SelfExcluded => "You have excluded yourself from play for now.".into(),
         ErrorCode::LossLimitReached => "This spin could pass your daily loss limit.".into(),
         ErrorCode::TokenMissing | ErrorCode::TokenInvalid => {

@@ -47,6 +47,7 @@ pub const DEFAULTS: &str = r#"
 addr = "127.0.0.1:3000"
 body_limit_bytes = 65536
 header_bytes_max = 16384
+header_read_timeout_ms = 10000
 request_timeout_ms = 10000
 shutdown_grace_ms = 20000
 
@@ -105,6 +106,7 @@ deposit_max_micros = 1000000000
 limit_cooling_off_s = 86400
 velocity_steady_spins = 20
 velocity_tolerance_ms = 50
+spins_in_flight_max = 2
 
 [dev]
 sign_in_page = false
@@ -159,6 +161,10 @@ pub struct HttpSettings {
     /// Send `Strict-Transport-Security` (set when served behind TLS).
     #[serde(default)]
     pub hsts: bool,
+    /// A connection whose request headers have not all arrived this long
+    /// after it opened (or after its last answer) is closed: a slowloris
+    /// client cannot hold sockets.
+    pub header_read_timeout_ms: u64,
     /// A request still running after this gets `408 request_timeout`.
     pub request_timeout_ms: u64,
     /// On SIGTERM, how long in-flight requests may take to finish.
@@ -521,6 +527,10 @@ pub struct PlayerSettings {
     pub velocity_steady_spins: i32,
     /// How close two intervals must be to count as "near-constant".
     pub velocity_tolerance_ms: i64,
+    /// A player's spins queued or being written at once, per instance; more
+    /// are refused at the door (`429 spin_in_progress`), so that one player
+    /// cannot fill the queue everyone shares.
+    pub spins_in_flight_max: u32,
 }
 
 /// Development helpers; each is refused when `deployment.environment` is `production`.

@@ -1,7 +1,7 @@
 //! Building the application from its settings, and serving it until told to
 //! stop — then draining in-flight requests for at most the grace period.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,6 @@ use axum::Router;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 use crate::audit::shipper::Shipper;
 use crate::cache::Redis;
@@ -28,6 +27,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     grace: Duration,
+    header_read_timeout: Duration,
 }
 
 /// How serving ended.
@@ -94,6 +94,7 @@ impl Application {
             None => tracing::warn!("no audit.bucket configured: audit records stay in PostgreSQL only"),
         }
         let grace = settings.http.shutdown_grace();
+        let header_read_timeout = Duration::from_millis(settings.http.header_read_timeout_ms);
         let engine = Engine::new(db.clone(), settings.engine.mode, settings.engine.limits());
         let nonces = crate::nonces::Nonces::new(redis.clone());
         anyhow::ensure!(
@@ -130,7 +131,7 @@ impl Application {
             settings: Arc::new(settings),
             leptos_options,
         };
-        Ok(Application { listener, router: http::router(state), grace })
+        Ok(Application { listener, router: http::router(state), grace, header_read_timeout })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -141,35 +142,61 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<Drain> {
-        serve(self.listener, self.router, shutdown, self.grace).await
+        serve(self.listener, self.router, shutdown, self.grace, self.header_read_timeout).await
     }
 }
 
 /// Serves until `shutdown` completes, then stops accepting connections and
-/// waits up to `grace` for in-flight requests.
+/// waits up to `grace` for in-flight requests. A connection whose request
+/// headers have not all arrived within `header_read_timeout` is closed (hyper's
+/// HTTP/1 header timer, which plain `axum::serve` does not set): a slowloris
+/// client holds no socket for long.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
+    header_read_timeout: Duration,
 ) -> std::io::Result<Drain> {
-    let stopping = Arc::new(Notify::new());
-    let signal = {
-        let stopping = stopping.clone();
-        async move {
-            shutdown.await;
-            tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: draining in-flight requests");
-            stopping.notify_one();
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors, say: wait, do not spin.
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = TowerToHyperService::new(router.clone());
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "a connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
         }
-    };
-    let server = axum::serve(listener, router).with_graceful_shutdown(signal).into_future();
-    let deadline = async move {
-        stopping.notified().await;
-        tokio::time::sleep(grace).await;
-    };
+    }
+    drop(listener);
+    tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: draining in-flight requests");
     tokio::select! {
-        served = server => served.map(|()| Drain::Complete),
-        () = deadline => {
+        () = graceful.shutdown() => Ok(Drain::Complete),
+        () = tokio::time::sleep(grace) => {
             tracing::warn!("grace period over with requests still in flight");
             Ok(Drain::GraceExpired)
         }

@@ -57,6 +57,9 @@ pub enum SpinRefusal {
     /// The rules of play refuse it.
     #[error(transparent)]
     Play(#[from] PlayRefusal),
+    /// The player has `players.spins_in_flight_max` spins queued already.
+    #[error("your previous spins are still being played; wait for their results")]
+    InFlight,
 }
 
 pub type SpinOutcome = Result<SpinReceipt, SpinRefusal>;
@@ -66,6 +69,69 @@ pub type SpinOutcome = Result<SpinReceipt, SpinRefusal>;
 pub struct Spins {
     batcher: Batcher<SpinWriter>,
     game: Game,
+    door: std::sync::Arc<Door>,
+}
+
+/// Admission to the spin queue, per player and per instance, checked before
+/// a spin is queued (the batch checks the rules of play again, against the
+/// database, for every instance): at most `in_flight_max` of a player's spins
+/// at once, and none sooner than the minimum interval after the last one
+/// admitted — except a retry of that one, which gets its first answer.
+struct Door {
+    in_flight_max: u32,
+    interval: std::time::Duration,
+    players: std::sync::Mutex<HashMap<i64, Admitted>>,
+}
+
+struct Admitted {
+    in_flight: u32,
+    last_at: std::time::Instant,
+    last_key: String,
+}
+
+/// A spin's place through the door, given back when it is written or refused.
+struct Pass {
+    door: std::sync::Arc<Door>,
+    player_id: i64,
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        let mut players = self.door.players.lock().expect("the door's lock is never poisoned");
+        if let Some(admitted) = players.get_mut(&self.player_id) {
+            admitted.in_flight = admitted.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+impl Door {
+    /// The players the door remembers at most before it forgets idle ones.
+    const REMEMBERED_MAX: usize = 4_096;
+
+    fn admit(self: &std::sync::Arc<Door>, request: &SpinRequest) -> Result<Pass, SpinRefusal> {
+        let now = std::time::Instant::now();
+        let mut players = self.players.lock().expect("the door's lock is never poisoned");
+        if players.len() >= Door::REMEMBERED_MAX {
+            players.retain(|_, a| a.in_flight > 0 || now.duration_since(a.last_at) < self.interval);
+        }
+        let admitted = players.entry(request.player_id).or_insert(Admitted {
+            in_flight: 0,
+            last_at: now.checked_sub(self.interval).unwrap_or(now),
+            last_key: String::new(),
+        });
+        if admitted.in_flight >= self.in_flight_max {
+            return Err(SpinRefusal::InFlight);
+        }
+        let since = now.duration_since(admitted.last_at);
+        if since < self.interval && admitted.last_key != request.idempotency_key {
+            let retry_after_ms = (self.interval - since).as_millis() as i64;
+            return Err(SpinRefusal::Play(PlayRefusal::TooSoon { retry_after_ms }));
+        }
+        admitted.in_flight += 1;
+        admitted.last_at = now;
+        admitted.last_key.clone_from(&request.idempotency_key);
+        Ok(Pass { door: self.clone(), player_id: request.player_id })
+    }
 }
 
 impl Spins {
@@ -93,16 +159,39 @@ impl Spins {
             fed: Default::default(),
             chain: Default::default(),
         };
-        Spins { batcher: Batcher::start(writer, limits), game }
+        let door = Door {
+            in_flight_max: players.spins_in_flight_max,
+            interval: game.spin_interval,
+            players: Default::default(),
+        };
+        Spins { batcher: Batcher::start(writer, limits), game, door: std::sync::Arc::new(door) }
     }
 
     pub fn game(&self) -> &Game {
         &self.game
     }
 
-    /// Answers after the spin's transaction has committed.
+    /// Answers after the spin's transaction has committed; refuses at the
+    /// door (see [`Door`]) what must not reach the queue.
     pub async fn spin(&self, request: SpinRequest) -> Result<SpinOutcome, EngineFailure> {
-        let outcome = self.batcher.submit(request).await?;
+        let pass = match self.door.admit(&request) {
+            Ok(pass) => pass,
+            Err(refusal) => {
+                metrics::counter!("cekpot_spins_total", "outcome" => "refused_at_door").increment(1);
+                return Ok(Err(refusal));
+            }
+        };
+        // The pass lives as long as the spin is queued or written, even when
+        // its caller goes away meanwhile.
+        let batcher = self.batcher.clone();
+        let queued = tokio::spawn(async move {
+            let outcome = batcher.submit(request).await;
+            drop(pass);
+            outcome
+        });
+        let outcome = queued.await.map_err(|failed| {
+            EngineFailure::from(sqlx::Error::Protocol(format!("the spin's task failed: {failed}")))
+        })??;
         let counted = match &outcome {
             Ok(receipt) if receipt.is_win => "win",
             Ok(_) => "no_win",

@@ -68,7 +68,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::BetStepMismatch | ErrorCode::InvalidLimit | ErrorCode::InvalidClientSeed => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        ErrorCode::SpinTooSoon => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::SpinTooSoon | ErrorCode::SpinInProgress => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::SelfExcluded | ErrorCode::LossLimitReached | ErrorCode::DepositLimitReached => {
             StatusCode::FORBIDDEN
         }

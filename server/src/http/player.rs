@@ -255,6 +255,7 @@ fn spin_refusal(refusal: SpinRefusal) -> ApiError {
     match refusal {
         SpinRefusal::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused, message),
         SpinRefusal::UnknownPlayer => no_such_player(),
+        SpinRefusal::InFlight => ApiError::new(ErrorCode::SpinInProgress, message),
         SpinRefusal::Play(PlayRefusal::SelfExcluded { until }) => {
             ApiError::new(ErrorCode::SelfExcluded, message)
                 .with_details(serde_json::json!({ "until": until }))

@@ -37,7 +37,13 @@ async fn spawn_probe() -> String {
     let router = with_middleware(routes, &settings.http);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(serve(listener, router, std::future::pending(), Duration::from_secs(1)));
+    tokio::spawn(serve(
+        listener,
+        router,
+        std::future::pending(),
+        Duration::from_secs(1),
+        Duration::from_secs(10),
+    ));
     address
 }
 

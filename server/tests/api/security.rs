@@ -683,6 +683,74 @@ async fn requests_with_oversized_headers_are_refused_with_a_clear_code(pool: PgP
     assert_eq!(response.status(), 200);
 }
 
+// ---- 10. Limits on load -------------------------------------------------------
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_client_that_never_finishes_its_headers_is_disconnected(pool: PgPool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = app_with(&pool, |s| s.http.header_read_timeout_ms = 500).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // A slowloris client: a request line and one header, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /api/jackpots HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 1024];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match slow.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue, // a 408 answer may come first
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the socket is still held after 5 s");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400), "not before its time-out");
+    // Everyone else is served meanwhile and after.
+    assert_eq!(app.get("/api/jackpots").await.status(), 200);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn one_player_flooding_spins_cannot_fill_the_queue_for_everyone_else(pool: PgPool) {
+    // A small queue, so that a flood that reached it would fill it.
+    let app = app_with(&pool, |s| {
+        s.engine.queue_max = 40;
+        s.players.spins_in_flight_max = 2;
+    })
+    .await;
+    let flooder = sign_in(&app, 4110).await;
+    let other = sign_in(&app, 4111).await;
+    let flood: Vec<_> = (0..400)
+        .map(|n| {
+            let (client, url, token) = (app.client.clone(), app.url("/api/spin"), flooder.token.clone());
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("idempotency-key", format!("flood-{n}"))
+                    .json(&json!({ "betAmount": "0.10" }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.unwrap()["code"].as_str().map(str::to_owned))
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (status, receipt) = spin(&app, &other, "mine", "1.00").await;
+    assert_eq!(status, 200, "another player is served during the flood: {receipt}");
+    let mut refused = 0;
+    for answer in flood {
+        match answer.await.unwrap() {
+            (200, _) => {}
+            (429, Some(code)) if code == "spin_in_progress" => refused += 1,
+            other => panic!("the flood got {other:?}: only 200 or 429 spin_in_progress"),
+        }
+    }
+    assert!(refused > 0, "a player's spins beyond the in-flight limit are refused at the door");
+}
+
 // ---- 13. A Redis outage degrades, it does not take the players down ---------
 
 #[sqlx::test(migrations = "../migrations")]

@@ -33,6 +33,7 @@ async fn slow_server(
             let _ = stopped.await;
         },
         grace,
+        Duration::from_secs(10),
     ));
     (address, stop, server)
 }
