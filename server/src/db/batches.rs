@@ -256,24 +256,21 @@ fn closing_cte(params: &mut Params, closing: Option<&Entry>, after: Option<&str>
     }
 }
 
-fn expect_closed(appended: i64, given: bool) -> Result<(), sqlx::Error> {
-    if appended != i64::from(given) {
-        return Err(sqlx::Error::Protocol(format!(
-            "{appended} closing audit records, not {}",
-            i64::from(given)
-        )));
+/// A statement appended `appended` records of a kind (`what`) where it
+/// should have appended one when `expected`, else none.
+fn expect_appended(what: &str, appended: i64, expected: bool) -> Result<(), sqlx::Error> {
+    if appended != i64::from(expected) {
+        return Err(sqlx::Error::Protocol(format!("{appended} {what} records, not {}", i64::from(expected))));
     }
     Ok(())
 }
 
+fn expect_closed(appended: i64, given: bool) -> Result<(), sqlx::Error> {
+    expect_appended("closing audit", appended, given)
+}
+
 fn expect_audited(audited: i64, expected: bool) -> Result<(), sqlx::Error> {
-    if audited != i64::from(expected) {
-        return Err(sqlx::Error::Protocol(format!(
-            "{audited} audit records for a batch, not {}",
-            i64::from(expected)
-        )));
-    }
-    Ok(())
+    expect_appended("batch audit", audited, expected)
 }
 
 /// The CTE `audited`, which appends the batch's audit record once everything

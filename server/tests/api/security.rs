@@ -212,6 +212,11 @@ async fn two_providers_may_send_the_same_idempotency_key(pool: PgPool) {
 
 // ---- 4. Demo chips never touch real money ----------------------------------
 
+/// The jackpots a spin's receipt says it fed.
+fn fed_jackpots(receipt: &Value) -> Vec<&str> {
+    receipt["contributions"].as_array().unwrap().iter().map(|c| c["jackpotId"].as_str().unwrap()).collect()
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn demo_chips_never_feed_or_win_a_real_money_pool(pool: PgPool) {
     let app = app_with(&pool, |_| {}).await;
@@ -243,12 +248,7 @@ async fn demo_chips_never_feed_or_win_a_real_money_pool(pool: PgPool) {
         let (status, receipt) = spin(&app, &player, &format!("demo-{n}"), "1.00").await;
         assert_eq!(status, 200, "{receipt}");
         assert!(receipt["jackpotAwards"].as_array().unwrap().is_empty(), "{receipt}");
-        let fed: Vec<&str> = receipt["contributions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["jackpotId"].as_str().unwrap())
-            .collect();
+        let fed = fed_jackpots(&receipt);
         assert!(!fed.is_empty() && !fed.contains(&"tiny-drop"), "demo pools only: {fed:?}");
     }
     let real_after = scalar(
@@ -919,12 +919,7 @@ async fn a_spin_batch_that_meets_a_stored_house_key_is_not_failed(pool: PgPool) 
     .unwrap();
     let (status, receipt) = spin(&app, &player, "k-1", "1.00").await;
     assert_eq!(status, 200, "{receipt}");
-    let fed: Vec<&str> = receipt["contributions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["jackpotId"].as_str().unwrap())
-        .collect();
+    let fed = fed_jackpots(&receipt);
     assert_eq!(
         fed,
         ["caspian-shared", "lucky-sevens"],
