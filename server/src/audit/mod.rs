@@ -83,6 +83,14 @@ pub struct Entry {
     pub detail: Value,
 }
 
+impl Entry {
+    /// A record of no one jackpot and no before/after amount: a player's own
+    /// change, or a batch whose amounts are in `detail`.
+    pub fn of(actor: Actor, action: Action, detail: Value) -> Entry {
+        Entry { actor, action, jackpot_id: None, before_micros: None, after_micros: None, detail }
+    }
+}
+
 /// Appends `entries` in order; answers their sequence numbers. Call it as the
 /// transaction's last statement (see the module's comment).
 pub async fn append(conn: &mut PgConnection, entries: &[Entry]) -> Result<Vec<i64>, sqlx::Error> {

@@ -776,13 +776,10 @@ impl SpinWriter {
             .map(|(id, request)| (*id, request.request_id.as_deref()))
             .collect();
         let column = |f: fn(&NewSpin) -> i64| spun.iter().map(f).collect::<Vec<i64>>();
-        Some(Entry {
-            actor: Actor::system("spins"),
-            action: Action::SpinBatch,
-            jackpot_id: None,
-            before_micros: None,
-            after_micros: None,
-            detail: serde_json::json!({
+        Some(Entry::of(
+            Actor::system("spins"),
+            Action::SpinBatch,
+            serde_json::json!({
                 "batchId": batch.batch_id,
                 "gameId": self.game.slot.game_id,
                 "currency": self.game.currency.as_str(),
@@ -798,7 +795,7 @@ impl SpinWriter {
                 },
                 "transfers": ledger::audit_list(transfers),
             }),
-        })
+        ))
     }
 
     /// The receipts of the accepted spins, in arrival order, into `results`,

@@ -369,14 +369,11 @@ async fn rotate(
             spins: old.next_nonce,
         }),
     };
-    let record = Entry {
-        actor: player_actor(player, &headers),
-        action: Action::SeedRotated,
-        jackpot_id: None,
-        before_micros: None,
-        after_micros: None,
-        detail: serde_json::json!({ "playerId": player, "seed": view }),
-    };
+    let record = Entry::of(
+        player_actor(player, &headers),
+        Action::SeedRotated,
+        serde_json::json!({ "playerId": player, "seed": view }),
+    );
     audit::append(&mut tx, &[record]).await?;
     tx.commit().await?;
     Ok(Json(view))
@@ -537,13 +534,10 @@ async fn set_limits(
     let limits = settled.limits().changed(&change, now, cooling_off);
     let changed = players::store_limits(&mut tx, player, &limits).await?;
     let view = limits_view(&mut tx, changed, now).await?;
-    let record = Entry {
-        actor: player_actor(player, &headers),
-        action: Action::LimitsChanged,
-        jackpot_id: None,
-        before_micros: None,
-        after_micros: None,
-        detail: serde_json::json!({
+    let record = Entry::of(
+        player_actor(player, &headers),
+        Action::LimitsChanged,
+        serde_json::json!({
             "playerId": player,
             "asked": {
                 "dailyLossLimit": body.daily_loss_limit.map(|l| l.map(|a| a.micros())),
@@ -553,7 +547,7 @@ async fn set_limits(
             "before": before,
             "after": view,
         }),
-    };
+    );
     audit::append(&mut tx, &[record]).await?;
     tx.commit().await?;
     Ok(Json(view))
