@@ -232,6 +232,11 @@ pub enum ErrorCode {
     InitDataBadSignature,
     /// Telegram `initData`'s `auth_date` is older than the server accepts.
     InitDataStale,
+    /// This `initData` already signed a player in: each launch signs in once.
+    InitDataUsed,
+    /// The refresh token is malformed, not ours, spent, expired or signed out:
+    /// sign in again from Telegram.
+    RefreshTokenInvalid,
     /// This server has no Telegram bot token configured, so it cannot sign players in.
     TelegramNotConfigured,
     /// A player endpoint needs `Authorization: Bearer <token>` from `POST /api/auth/telegram`.
@@ -306,6 +311,8 @@ impl ErrorCode {
             ErrorCode::InitDataBadHash => "init_data_bad_hash",
             ErrorCode::InitDataBadSignature => "init_data_bad_signature",
             ErrorCode::InitDataStale => "init_data_stale",
+            ErrorCode::InitDataUsed => "init_data_used",
+            ErrorCode::RefreshTokenInvalid => "refresh_token_invalid",
             ErrorCode::TelegramNotConfigured => "telegram_not_configured",
             ErrorCode::TokenMissing => "token_missing",
             ErrorCode::TokenInvalid => "token_invalid",
@@ -372,6 +379,8 @@ mod tests {
             ErrorCode::InitDataBadHash,
             ErrorCode::InitDataBadSignature,
             ErrorCode::InitDataStale,
+            ErrorCode::InitDataUsed,
+            ErrorCode::RefreshTokenInvalid,
             ErrorCode::TelegramNotConfigured,
             ErrorCode::TokenMissing,
             ErrorCode::TokenInvalid,

@@ -10,6 +10,8 @@ mod lobby;
 #[cfg(any(feature = "hydrate", feature = "csr"))]
 mod player;
 mod slot;
+#[cfg(any(feature = "hydrate", feature = "csr"))]
+mod telegram;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
@@ -29,6 +31,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                // Telegram's own script, vendored (no CDN at run time): it
+                // reads the launch and talks to the Telegram client.
+                <script src="/telegram-web-app.js"></script>
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -42,10 +47,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Telegram's launch parameters are in the first URL's fragment: keep them
-    // before any navigation drops it.
-    #[cfg(any(feature = "hydrate", feature = "csr"))]
-    Effect::new(|_| player::remember_launch());
     view! {
         <Stylesheet />
         <Title text="Cekpot — live jackpots" />

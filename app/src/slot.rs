@@ -40,6 +40,10 @@ pub struct SlotState {
     pub notice: RwSignal<Option<String>>,
     /// The rest after a spin, before the button takes the next one.
     pub resting: RwSignal<bool>,
+    /// A spin sent whose answer never arrived (its idempotency key and bet):
+    /// the next tap sends that same spin again, so it is played at most once
+    /// and its result is shown.
+    pub pending: RwSignal<Option<(String, Amount)>>,
 }
 
 #[component]
@@ -53,6 +57,7 @@ pub fn SlotPage() -> impl IntoView {
         last: RwSignal::new(None),
         notice: RwSignal::new(None),
         resting: RwSignal::new(false),
+        pending: RwSignal::new(None),
     };
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| {

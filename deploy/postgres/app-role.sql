@@ -4,7 +4,8 @@
 -- and may do exactly what the server does:
 -- * read everything and insert everywhere;
 -- * update only the rows that are state: balances, pools and cycles, players
---   and their day totals, seeds, awards' status, the audit chain's head;
+--   and their day totals, seeds, sessions, awards' status, the audit chain's
+--   head;
 -- * delete only a player's committed next seed as it is promoted;
 -- * never update or delete the ledger's transfers, spins, contributions,
 --   claims, rollbacks, changes, reconciliation runs or the audit trail, and
@@ -36,6 +37,7 @@ grant update on
     players,
     player_days,
     player_seeds,
+    player_sessions,
     audit_chain_head
 to cekpot_app;
 

@@ -12,6 +12,7 @@ pub mod jackpot;
 pub mod money;
 pub mod play;
 pub mod seeds;
+pub mod session;
 pub mod signing;
 pub mod slot;
 pub mod telegram;

@@ -64,6 +64,9 @@ pub struct InitData {
     /// Unix seconds.
     pub auth_date: i64,
     pub query_id: Option<String>,
+    /// The verified `hash`: HMAC-SHA-256 over the canonical data-check string,
+    /// so it names this launch however its fields were encoded.
+    pub hash: [u8; 32],
     /// Every field as received and decoded, `hash` included.
     pub fields: BTreeMap<String, String>,
 }
@@ -149,7 +152,9 @@ pub fn verify(
     if hash.len() != 64 {
         return Err(InitDataError::BadHashFormat);
     }
-    let hash = hex::decode(hash).map_err(|_| InitDataError::BadHashFormat)?;
+    let mut decoded = [0u8; 32];
+    hex::decode_to_slice(hash, &mut decoded).map_err(|_| InitDataError::BadHashFormat)?;
+    let hash = decoded;
     mac_of(bot_token, &fields).verify_slice(&hash).map_err(|_| InitDataError::BadSignature)?;
     let auth_date: i64 = fields
         .get("auth_date")
@@ -168,7 +173,7 @@ pub fn verify(
         .and_then(|user| serde_json::from_str(user).ok())
         .ok_or(InitDataError::MissingUser)?;
     let query_id = fields.get("query_id").cloned();
-    Ok(InitData { user, auth_date, query_id, fields })
+    Ok(InitData { user, auth_date, query_id, hash, fields })
 }
 
 /// Signs `fields` (without `hash`) as Telegram does and answers the raw

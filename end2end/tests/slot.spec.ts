@@ -10,19 +10,48 @@ function recordErrors(page: Page): string[] {
   return errors;
 }
 
+/**
+ * Makes the page a Telegram client's web view, as Telegram's mobile apps show a
+ * Mini App: `TelegramWebviewProxy` is there, and records what the page tells
+ * the client (`web_app_ready`, …) in `window.telegramEvents`.
+ */
+async function asTelegramWebView(page: Page) {
+  await page.addInitScript(() => {
+    const events: string[] = [];
+    (window as any).telegramEvents = events;
+    (window as any).TelegramWebviewProxy = { postEvent: (type: string) => events.push(type) };
+  });
+}
+
+/** A fresh launch for a test user: the dev page signs initData as Telegram would. */
+async function launchUrl(page: Page, query: string): Promise<string> {
+  const response = await page.request.get(`/dev/sign-in?${query}&format=json`);
+  expect(response.status()).toBe(200);
+  const { initData } = await response.json();
+  return `/#tgWebAppData=${encodeURIComponent(initData)}&tgWebAppVersion=8.0&tgWebAppPlatform=ios`;
+}
+
+/** The paths of the page's requests to the sign-in endpoints, in order. */
+function recordAuth(page: Page): string[] {
+  const calls: string[] = [];
+  page.on('request', (request) => {
+    const path = new URL(request.url()).pathname;
+    if (path.startsWith('/api/auth/')) calls.push(path);
+  });
+  return calls;
+}
+
 /** Amounts as the page shows them ("CHIPS 1,000.00") in micro-units. */
 function micros(text: string): number {
   return Math.round(Number(text.replace(/[^0-9.-]/g, '')) * 1_000_000);
 }
 
 test('a player launched from Telegram signs in, spins, and sees what the spin did', async ({ page }) => {
-  // The dev sign-in page signs initData as Telegram would (development servers only).
-  await page.goto('/dev/sign-in?id=700001&first_name=Ayla&language_code=az');
-  // Open the launch URL as Telegram does (the Mini App's URL with #tgWebAppData=…).
-  const launch = await page.locator('#launch').getAttribute('href');
-  expect(launch).toMatch(/^\/#tgWebAppData=/);
+  await asTelegramWebView(page);
+  const launch = await launchUrl(page, 'id=700001&first_name=Ayla&language_code=az');
   const errors = recordErrors(page);
-  await page.goto(launch!);
+  const auth = recordAuth(page);
+  await page.goto(launch);
   await expect(page.locator('main.lobby')).toHaveAttribute('data-hydrated', 'true');
 
   await page.getByRole('link', { name: 'Play the slot' }).click();
@@ -31,6 +60,9 @@ test('a player launched from Telegram signs in, spins, and sees what the spin di
   await expect(page.locator('.slot__player')).toHaveText('Playing as Ayla');
   await expect(page.locator('.slot__balance')).toHaveText('CHIPS 1,000.00');
   await expect(page.locator('.reel__symbol')).toHaveCount(15);
+  // Signed in with the launch, once, and Telegram was told the app is ready.
+  expect(auth).toEqual(['/api/auth/telegram']);
+  expect(await page.evaluate(() => (window as any).telegramEvents)).toContain('web_app_ready');
   await page.screenshot({ path: 'screenshots/slot-ready.png', fullPage: true });
 
   await page.getByRole('radio', { name: '2.00' }).click();
@@ -60,7 +92,28 @@ test('a player launched from Telegram signs in, spins, and sees what the spin di
   // The button rests for the minimum interval, then takes the next spin.
   await expect(spin).toBeDisabled();
   await expect(spin).toBeEnabled({ timeout: 5_000 });
+
+  // A reload in the same Telegram view renews the session by refresh token:
+  // the launch's initData signs in once and is not sent again.
+  await page.reload();
+  await expect(page.locator('main.slot')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.slot__player')).toHaveText('Playing as Ayla');
+  await expect(page.locator('.slot__balance')).toHaveText(/^CHIPS /);
+  expect(micros(await page.locator('.slot__balance').innerText())).toBe(Math.floor(expected / 10_000) * 10_000);
+  expect(auth).toEqual(['/api/auth/telegram', '/api/auth/refresh']);
   expect(errors).toEqual([]);
+});
+
+test('a launch link opened in a browser outside Telegram signs no one in', async ({ page }) => {
+  // An attacker's link carrying their own fresh initData, opened by a victim
+  // in an ordinary browser tab: no Telegram web view, no Telegram frame.
+  const launch = await launchUrl(page, 'id=700666&first_name=Mallory');
+  const auth = recordAuth(page);
+  await page.goto(launch.replace('/#', '/slot#'));
+  await expect(page.locator('main.slot')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByRole('alert')).toHaveText('Open the slot from the Cekpot bot in Telegram to play.');
+  await expect(page.locator('.slot__player')).toHaveCount(0);
+  expect(auth).toEqual([]);
 });
 
 test('opened outside Telegram, the slot says how to play', async ({ page }) => {

@@ -39,6 +39,8 @@ pub struct BatchLimits {
     pub in_flight_max: usize,
     /// Contributions waiting for a batch before callers are turned away.
     pub queue_max: usize,
+    /// How long a request may wait for its batch to start.
+    pub deadline: Duration,
 }
 
 /// The defaults, in the same format an operator's file uses.
@@ -66,6 +68,7 @@ batch_size_max = 512
 batches_in_flight_max = 1
 spin_batches_in_flight_max = 2
 queue_max = 20000
+queue_deadline_ms = 8000
 
 [reconciliation]
 interval_s = 3600
@@ -81,10 +84,12 @@ retain_days = 1827
 keys = []
 
 [telegram]
-init_data_max_age_s = 86400
+init_data_max_age_s = 300
 
 [auth]
 token_ttl_s = 900
+refresh_ttl_s = 86400
+session_max_age_s = 604800
 
 [deployment]
 environment = "production"
@@ -319,6 +324,11 @@ pub struct EngineSettings {
     pub spin_batches_in_flight_max: usize,
     /// Contributions waiting for a batch before callers get 503.
     pub queue_max: usize,
+    /// A request still waiting when its batch starts this long after it was
+    /// queued is not written: its caller gets `503 service_unavailable`
+    /// (nothing applied; retry with the same key) rather than a late
+    /// `408`. At most `http.request_timeout_ms`.
+    pub queue_deadline_ms: u64,
 }
 
 impl EngineSettings {
@@ -332,6 +342,7 @@ impl EngineSettings {
             size_max: self.batch_size_max.max(1),
             in_flight_max: self.batches_in_flight_max.max(1),
             queue_max: self.queue_max.max(1),
+            deadline: Duration::from_millis(self.queue_deadline_ms.max(1)),
         }
     }
 }
@@ -351,9 +362,15 @@ pub struct TelegramSettings {
     /// cannot sign in (`503 telegram_not_configured`).
     #[serde(default)]
     pub bot_token: Option<SecretString>,
-    /// How old `initData`'s `auth_date` may be.
+    /// How old `initData`'s `auth_date` may be: Telegram stamps it when the
+    /// Mini App opens, and the app signs in at once. At most an hour
+    /// ([`INIT_DATA_MAX_AGE_S_MAX`]).
     pub init_data_max_age_s: i64,
 }
+
+/// The longest `telegram.init_data_max_age_s` accepted: a launch link is good
+/// for minutes, and sessions outlive it by refresh token.
+pub const INIT_DATA_MAX_AGE_S_MAX: i64 = 3_600;
 
 /// Players' session tokens (JWT, HS256).
 #[derive(Debug, Clone, Deserialize)]
@@ -363,8 +380,29 @@ pub struct AuthSettings {
     /// process (tokens then end with the process, and only work on it).
     #[serde(default)]
     pub jwt_secret: Option<SecretString>,
-    /// How long a token is valid.
+    /// How long an access token is valid.
     pub token_ttl_s: i64,
+    /// A session not renewed for this long ends (each renewal moves it on).
+    pub refresh_ttl_s: i64,
+    /// A session ends this long after its sign-in however often it is
+    /// renewed; the player then signs in from Telegram again.
+    pub session_max_age_s: i64,
+}
+
+impl AuthSettings {
+    /// The lifetimes hold together, or why not.
+    pub fn check(&self) -> Result<(), String> {
+        if self.token_ttl_s <= 0 {
+            return Err("auth.token_ttl_s must be positive".into());
+        }
+        if self.refresh_ttl_s < self.token_ttl_s {
+            return Err("auth.refresh_ttl_s must be at least auth.token_ttl_s".into());
+        }
+        if self.session_max_age_s < self.refresh_ttl_s {
+            return Err("auth.session_max_age_s must be at least auth.refresh_ttl_s".into());
+        }
+        Ok(())
+    }
 }
 
 /// Where this server runs.

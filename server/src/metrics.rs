@@ -10,6 +10,7 @@
 //! | `cekpot_contribution_batch_size` | histogram | contributions per group commit |
 //! | `cekpot_contribution_batch_seconds` | histogram | one group commit, first statement to commit |
 //! | `cekpot_contribution_batch_failures_total` | counter | batches that failed whole and were retried one by one |
+//! | `cekpot_contributions_dropped_total{reason}` | counter | queued contributions never written: `caller_gone` (the caller stopped waiting) or `deadline` (`engine.queue_deadline_ms`) |
 //! | `cekpot_contribution_batches_total{path}` | counter | batches written `unlocked` (one self-checking statement) or `locked` |
 //! | `cekpot_awards_total{trigger_mode}` | counter | awards paid |
 //! | `cekpot_jackpot_changes_total` | counter | configuration changes |
@@ -21,6 +22,7 @@
 //! | `cekpot_spin_batch_size` | histogram | spins per group commit |
 //! | `cekpot_spin_batch_seconds` | histogram | one spin batch, first statement to commit |
 //! | `cekpot_spin_batch_failures_total` | counter | spin batches that failed whole and were retried one by one |
+//! | `cekpot_spins_dropped_total{reason}` | counter | queued spins never written: `caller_gone` or `deadline` |
 //! | `cekpot_spin_batches_total{path}` | counter | spin batches committed `chained` (computed from the batch before, pools moved last) or `locked` |
 //! | `cekpot_spin_batches_relocked_total` | counter | chained spin batches that found a pool otherwise (or needed a drop or refusal) and ran again locked |
 //! | `cekpot_player_flags_total{reason}` | counter | players flagged for review (`steady_intervals`) |
@@ -75,6 +77,7 @@ fn describe() {
     describe_histogram!("cekpot_contribution_batch_size", Unit::Count, "contributions per group commit");
     describe_histogram!("cekpot_contribution_batch_seconds", Unit::Seconds, "one group commit");
     describe_counter!("cekpot_contribution_batch_failures_total", "batches retried one by one");
+    describe_counter!("cekpot_contributions_dropped_total", "queued contributions never written, by reason");
     describe_counter!("cekpot_contribution_batches_total", "batches written, by path (unlocked or locked)");
     describe_counter!("cekpot_awards_total", "awards paid, by trigger mode");
     describe_counter!("cekpot_jackpot_changes_total", "jackpot configuration changes");
@@ -83,6 +86,7 @@ fn describe() {
     describe_histogram!("cekpot_spin_batch_size", Unit::Count, "spins per group commit");
     describe_histogram!("cekpot_spin_batch_seconds", Unit::Seconds, "one spin batch");
     describe_counter!("cekpot_spin_batch_failures_total", "spin batches retried one by one");
+    describe_counter!("cekpot_spins_dropped_total", "queued spins never written, by reason");
     describe_counter!("cekpot_spin_batches_total", "spin batches committed, by path (chained or locked)");
     describe_counter!(
         "cekpot_spin_batches_relocked_total",

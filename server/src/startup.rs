@@ -98,8 +98,17 @@ impl Application {
         let engine = Engine::new(db.clone(), settings.engine.mode, settings.engine.limits());
         let nonces = crate::nonces::Nonces::new(redis.clone());
         anyhow::ensure!(
-            settings.telegram.init_data_max_age_s > 0,
-            "telegram.init_data_max_age_s must be positive"
+            (1..=crate::config::INIT_DATA_MAX_AGE_S_MAX).contains(&settings.telegram.init_data_max_age_s),
+            "telegram.init_data_max_age_s is {}; a launch's initData is accepted for 1 to {} seconds",
+            settings.telegram.init_data_max_age_s,
+            crate::config::INIT_DATA_MAX_AGE_S_MAX
+        );
+        anyhow::ensure!(
+            (1..=settings.http.request_timeout_ms).contains(&settings.engine.queue_deadline_ms),
+            "engine.queue_deadline_ms is {}; it must be 1 to http.request_timeout_ms ({}), so a caller is told \
+             its request was not applied before its own time-out",
+            settings.engine.queue_deadline_ms,
+            settings.http.request_timeout_ms
         );
         let tokens = crate::http::auth::Tokens::new(&settings.auth)?;
         anyhow::ensure!(

@@ -93,15 +93,55 @@ pub struct Transfer {
 #[derive(Clone)]
 pub struct Accounts {
     db: PgPool,
-    known: Arc<Mutex<HashMap<AccountKey, i64>>>,
+    known: Arc<Mutex<Remembered<AccountKey>>>,
 }
 
 /// (kind, owner, currency): what names an account.
 type AccountKey = (AccountKind, String, Currency);
 
+/// The most account ids remembered in one generation (see [`Remembered`]).
+const REMEMBERED_PER_GENERATION: usize = 32_768;
+
+/// Ids remembered in two generations of at most `max` each: when the current
+/// one is full it becomes the previous one (the one before is forgotten),
+/// and a hit in the previous generation moves back into the current. The
+/// ids in use stay remembered; memory stays bounded however many players
+/// come and go.
+struct Remembered<K> {
+    current: HashMap<K, i64>,
+    previous: HashMap<K, i64>,
+    max: usize,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Remembered<K> {
+    fn new(max: usize) -> Remembered<K> {
+        Remembered { current: HashMap::new(), previous: HashMap::new(), max: max.max(1) }
+    }
+
+    fn get(&mut self, key: &K) -> Option<i64> {
+        if let Some(id) = self.current.get(key) {
+            return Some(*id);
+        }
+        let id = self.previous.remove(key)?;
+        self.insert(key.clone(), id);
+        Some(id)
+    }
+
+    fn insert(&mut self, key: K, id: i64) {
+        if self.current.len() >= self.max && !self.current.contains_key(&key) {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key, id);
+    }
+
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+}
+
 impl Accounts {
     pub fn new(db: PgPool) -> Accounts {
-        Accounts { db, known: Arc::default() }
+        Accounts { db, known: Arc::new(Mutex::new(Remembered::new(REMEMBERED_PER_GENERATION))) }
     }
 
     /// The account's id, creating the account if needed. For use outside a
@@ -148,8 +188,8 @@ impl Accounts {
     }
 
     fn remembered(&self, kind: AccountKind, owner: &str, currency: Currency) -> Option<i64> {
-        let known = self.known.lock().expect("the account cache is never poisoned");
-        known.get(&(kind, owner.to_owned(), currency)).copied()
+        let mut known = self.known.lock().expect("the account cache is never poisoned");
+        known.get(&(kind, owner.to_owned(), currency))
     }
 
     fn remember(&self, kind: AccountKind, owner: &str, currency: Currency, id: i64) {
@@ -339,4 +379,27 @@ pub async fn post(conn: &mut PgConnection, transfers: &[Transfer]) -> Result<(),
     let sql =
         format!("with {} select (select count(*) from posted)", Posting::of(&transfers).ctes(&mut params));
     sqlx::query_as_with::<_, (i64,), _>(&sql, params.finish()?).fetch_one(conn).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Remembered;
+
+    #[test]
+    fn remembered_ids_stay_bounded_and_keep_the_ones_in_use() {
+        let mut known = Remembered::new(100);
+        let pool = "pool".to_owned();
+        known.insert(pool.clone(), 1);
+        for n in 0..10_000i64 {
+            known.insert(format!("player-{n}"), n);
+            // The pool is used all along (every contribution books to it).
+            if n % 50 == 0 {
+                assert_eq!(known.get(&pool), Some(1), "after {n}");
+            }
+            assert!(known.len() <= 200, "{} remembered after {n}", known.len());
+        }
+        assert_eq!(known.get(&pool), Some(1));
+        assert_eq!(known.get(&"player-0".to_owned()), None, "an id not used for long is forgotten");
+        assert_eq!(known.get(&"player-9999".to_owned()), Some(9_999));
+    }
 }

@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod params;
 pub mod players;
 pub mod reconciliation;
+pub mod sessions;
 pub mod spins;
 
 use std::sync::{Arc, Mutex};

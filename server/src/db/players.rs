@@ -60,6 +60,17 @@ pub async fn upsert(conn: &mut PgConnection, user: &TelegramUser) -> Result<(Pla
     Ok((row.player, row.created))
 }
 
+/// The player with this id.
+pub async fn get(db: &sqlx::PgPool, id: i64) -> Result<Option<Player>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, telegram_user_id, first_name, last_name, username, language_code, is_premium
+           from players where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
 #[derive(sqlx::FromRow)]
 struct UpsertRow {
     #[sqlx(flatten)]

@@ -10,6 +10,13 @@
 //! an award, a configuration change — or the batch needs what only the locked
 //! path does (a drop, a refusal, a stored key), it runs again in a transaction
 //! that locks the jackpots first.
+//!
+//! Work whose caller is gone is not written: when a batch starts, a request
+//! whose caller stopped waiting (its answer would go nowhere) is dropped, and
+//! one that waited past the queue's deadline is answered `Expired` — in both
+//! cases nothing of it was applied, and the caller's retry with the same key
+//! is a first attempt. A batch that fails because the database cannot be
+//! reached answers all its callers at once instead of retrying each alone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,11 +30,54 @@ pub use crate::config::BatchLimits;
 use super::contribute::{apply_batch, BatchAbort, BatchDone, Footing, KeyCheck};
 use super::{ContributionError, ContributionReceipt, ContributionRequest, EngineFailure};
 use crate::db::jackpots::LockedJackpot;
-use crate::db::ledger::{AccountKind, Accounts};
+use crate::db::ledger::Accounts;
 use crate::db::SequenceIds;
 
 type Outcome = Result<ContributionReceipt, ContributionError>;
-type Reply<O> = oneshot::Sender<Result<O, Arc<sqlx::Error>>>;
+type Reply<O> = oneshot::Sender<Result<O, EngineFailure>>;
+
+/// Something a queued request keeps alive until it is written or dropped
+/// (a spin's pass through the door).
+pub type Hold = Box<dyn Send>;
+
+/// A request waiting for its batch.
+struct Queued<W: Write> {
+    request: W::Request,
+    caller: Caller<W::Outcome>,
+}
+
+/// Who waits for a request's answer, since when, and what it keeps alive.
+struct Caller<O> {
+    reply: Reply<O>,
+    queued_at: tokio::time::Instant,
+    _hold: Option<Hold>,
+}
+
+/// Why a queued request was not written.
+#[derive(Clone, Copy)]
+enum Dropped {
+    CallerGone,
+    Deadline,
+}
+
+impl<O> Caller<O> {
+    /// Whether the request is still worth writing: its caller waits and it
+    /// has not waited past `deadline` (then the caller is told so).
+    fn still_wanted(self, deadline: std::time::Duration) -> Result<Caller<O>, Dropped> {
+        if self.reply.is_closed() {
+            Err(Dropped::CallerGone)
+        } else if self.queued_at.elapsed() > deadline {
+            let _ = self.reply.send(Err(EngineFailure::Expired));
+            Err(Dropped::Deadline)
+        } else {
+            Ok(self)
+        }
+    }
+
+    fn answer(self, result: Result<O, EngineFailure>) {
+        let _ = self.reply.send(result);
+    }
+}
 
 /// What a batcher writes with: all of a batch, in one transaction, or nothing.
 pub trait Write: Clone + Send + Sync + 'static {
@@ -41,6 +91,8 @@ pub trait Write: Clone + Send + Sync + 'static {
     const SECONDS_METRIC: &'static str;
     /// Counter: batches that failed whole and were retried one by one.
     const FAILURES_METRIC: &'static str;
+    /// Counter: queued requests dropped unwritten (`reason`: `caller_gone`, `deadline`).
+    const DROPPED_METRIC: &'static str;
     /// One outcome per request, in order, after the commit.
     fn write(
         &self,
@@ -49,7 +101,7 @@ pub trait Write: Clone + Send + Sync + 'static {
 }
 
 pub struct Batcher<W: Write> {
-    queue: mpsc::Sender<(W::Request, Reply<W::Outcome>)>,
+    queue: mpsc::Sender<Queued<W>>,
 }
 
 impl<W: Write> Clone for Batcher<W> {
@@ -66,12 +118,26 @@ impl<W: Write> Batcher<W> {
         Batcher { queue }
     }
 
-    /// Answers after the request's batch has committed.
+    /// Answers after the request's batch has committed. Dropping the future
+    /// (the caller went away) before the batch starts means the request is
+    /// never written.
     pub async fn submit(&self, request: W::Request) -> Result<W::Outcome, EngineFailure> {
+        self.submit_holding(request, None).await
+    }
+
+    /// As [`Batcher::submit`], keeping `hold` alive until the request is
+    /// written or dropped.
+    pub async fn submit_holding(
+        &self,
+        request: W::Request,
+        hold: Option<Hold>,
+    ) -> Result<W::Outcome, EngineFailure> {
         let (reply, answer) = oneshot::channel();
-        self.queue.try_send((request, reply)).map_err(|_| EngineFailure::Overloaded)?;
+        let caller = Caller { reply, queued_at: tokio::time::Instant::now(), _hold: hold };
+        let queued = Queued { request, caller };
+        self.queue.try_send(queued).map_err(|_| EngineFailure::Overloaded)?;
         match answer.await {
-            Ok(result) => result.map_err(EngineFailure::Storage),
+            Ok(result) => result,
             // The batch task ended without answering: it panicked. Nothing was
             // committed for this request.
             Err(_) => Err(EngineFailure::Storage(Arc::new(sqlx::Error::WorkerCrashed))),
@@ -79,11 +145,7 @@ impl<W: Write> Batcher<W> {
     }
 }
 
-async fn collect<W: Write>(
-    writer: W,
-    limits: BatchLimits,
-    mut receiver: mpsc::Receiver<(W::Request, Reply<W::Outcome>)>,
-) {
+async fn collect<W: Write>(writer: W, limits: BatchLimits, mut receiver: mpsc::Receiver<Queued<W>>) {
     let permits = Arc::new(Semaphore::new(limits.in_flight_max));
     while let Some(first) = receiver.recv().await {
         let mut batch = vec![first];
@@ -110,43 +172,93 @@ async fn collect<W: Write>(
             }
         }
         let writer = writer.clone();
+        let deadline = limits.deadline;
         tokio::spawn(async move {
-            commit(&writer, batch).await;
+            commit(&writer, batch, deadline).await;
             drop(permit);
         });
     }
 }
 
-/// Writes the batch. If that fails as a whole, each request is retried alone,
-/// so one request that trips the database cannot fail the others with it.
-async fn commit<W: Write>(writer: &W, batch: Vec<(W::Request, Reply<W::Outcome>)>) {
-    let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+/// The requests of `batch` still worth writing, with their callers; each
+/// dropped request's hold goes with it.
+fn still_wanted<W: Write>(
+    batch: Vec<Queued<W>>,
+    deadline: std::time::Duration,
+) -> (Vec<W::Request>, Vec<Caller<W::Outcome>>) {
+    let (mut requests, mut callers) = (Vec::with_capacity(batch.len()), Vec::with_capacity(batch.len()));
+    for Queued { request, caller } in batch {
+        match caller.still_wanted(deadline) {
+            Ok(caller) => {
+                requests.push(request);
+                callers.push(caller);
+            }
+            Err(reason) => count_dropped::<W>(reason),
+        }
+    }
+    (requests, callers)
+}
+
+fn count_dropped<W: Write>(reason: Dropped) {
+    let reason = match reason {
+        Dropped::CallerGone => "caller_gone",
+        Dropped::Deadline => "deadline",
+    };
+    metrics::counter!(W::DROPPED_METRIC, "reason" => reason).increment(1);
+}
+
+/// Writes the batch — what of it is still wanted. If that fails as a whole,
+/// each request is retried alone, so one request that trips the database
+/// cannot fail the others with it; unless the database cannot be reached,
+/// which fails every request alike and is answered to all at once.
+async fn commit<W: Write>(writer: &W, batch: Vec<Queued<W>>, deadline: std::time::Duration) {
+    let (requests, callers) = still_wanted(batch, deadline);
+    if requests.is_empty() {
+        return;
+    }
     metrics::histogram!(W::SIZE_METRIC).record(requests.len() as f64);
     let started = std::time::Instant::now();
     let result = writer.write(&requests).await;
     metrics::histogram!(W::SECONDS_METRIC).record(started.elapsed());
-    match result {
+    let error = match result {
         Ok(outcomes) => {
-            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                let _ = reply.send(Ok(outcome));
+            for (caller, outcome) in callers.into_iter().zip(outcomes) {
+                caller.answer(Ok(outcome));
             }
+            return;
         }
-        Err(error) if requests.len() == 1 => {
-            let error = Arc::new(error);
-            for reply in replies {
-                let _ = reply.send(Err(error.clone()));
+        Err(error) if requests.len() == 1 || crate::db::is_unreachable(&error) => {
+            let failure = EngineFailure::Storage(Arc::new(error));
+            for caller in callers {
+                caller.answer(Err(failure.clone()));
             }
+            return;
         }
-        Err(error) => {
-            tracing::warn!(%error, size = requests.len(), kind = W::KIND, "batch failed; retrying its requests one by one");
-            metrics::counter!(W::FAILURES_METRIC).increment(1);
-            for (request, reply) in requests.into_iter().zip(replies) {
-                let result = writer
-                    .write(std::slice::from_ref(&request))
-                    .await
-                    .map(|mut outcomes| outcomes.pop().expect("one outcome per request"))
-                    .map_err(Arc::new);
-                let _ = reply.send(result);
+        Err(error) => error,
+    };
+    tracing::warn!(%error, size = requests.len(), kind = W::KIND, "batch failed; retrying its requests one by one");
+    metrics::counter!(W::FAILURES_METRIC).increment(1);
+    let mut left = requests.into_iter().zip(callers);
+    while let Some((request, caller)) = left.next() {
+        // The retries take time: a caller that stopped waiting meanwhile is dropped.
+        let caller = match caller.still_wanted(deadline) {
+            Ok(caller) => caller,
+            Err(reason) => {
+                count_dropped::<W>(reason);
+                continue;
+            }
+        };
+        match writer.write(std::slice::from_ref(&request)).await {
+            Ok(mut outcomes) => caller.answer(Ok(outcomes.pop().expect("one outcome per request"))),
+            Err(error) => {
+                let unreachable = crate::db::is_unreachable(&error);
+                let failure = EngineFailure::Storage(Arc::new(error));
+                caller.answer(Err(failure.clone()));
+                if unreachable {
+                    for (_, rest) in left.by_ref() {
+                        rest.answer(Err(failure.clone()));
+                    }
+                }
             }
         }
     }
@@ -182,6 +294,7 @@ impl Write for Writer {
     const SIZE_METRIC: &'static str = "cekpot_contribution_batch_size";
     const SECONDS_METRIC: &'static str = "cekpot_contribution_batch_seconds";
     const FAILURES_METRIC: &'static str = "cekpot_contribution_batch_failures_total";
+    const DROPPED_METRIC: &'static str = "cekpot_contributions_dropped_total";
 
     async fn write(&self, requests: &[ContributionRequest]) -> Result<Vec<Outcome>, sqlx::Error> {
         Writer::write(self, requests).await
@@ -205,14 +318,9 @@ impl Writer {
     /// Writes `requests` as one batch, all or nothing; answers an outcome per
     /// request, in order, after the commit.
     pub async fn write(&self, requests: &[ContributionRequest]) -> Result<Vec<Outcome>, sqlx::Error> {
-        // The accounts a batch may need, created (once) before it holds a
-        // connection: creating one inside a transaction would take a second
-        // connection while holding the first.
-        for request in requests {
-            self.accounts.id(AccountKind::GameClearing, &request.game_id, request.currency).await?;
-            let (kind, owner) = request.origin.wallet(&request.player_id);
-            self.accounts.id(kind, &owner, request.currency).await?;
-        }
+        // No account is opened here: a game's clearing account is opened by
+        // the first contribution the batch accepts for it, and a wallet by
+        // the award that pays it, so a refused request opens none.
         let batch_id = self.batch_ids.next().await?;
         let keys = match self.unlocked(batch_id, requests).await {
             Ok(outcomes) => return Ok(outcomes),

@@ -40,6 +40,9 @@ pub use crate::config::{BatchLimits, CommitMode};
 pub enum EngineFailure {
     #[error("the contribution queue is full")]
     Overloaded,
+    /// The request waited in the queue past `engine.queue_deadline_ms`.
+    #[error("the request waited too long for the database")]
+    Expired,
     #[error("storage failed: {0}")]
     Storage(std::sync::Arc<sqlx::Error>),
 }
@@ -136,12 +139,8 @@ impl Engine {
         &self,
         request: AwardRequest,
     ) -> Result<Result<AwardReceipt, AwardError>, sqlx::Error> {
-        // The winner's wallet, created (once) before the transaction holds a
-        // connection; see `Accounts`.
-        if let Some(currency) = db::jackpots::currency_of(&self.db, &request.jackpot_id).await? {
-            let (kind, owner) = request.origin.wallet(&request.player_id);
-            self.accounts.id(kind, &owner, currency).await?;
-        }
+        // The winner's wallet is opened inside, only if the award pays: a
+        // refused claim opens no account.
         let started = Utc::now();
         let mut tx = self.db.begin().await?;
         let outcome = award(&mut tx, &self.accounts, &request).await?;

@@ -181,17 +181,11 @@ impl Spins {
                 return Ok(Err(refusal));
             }
         };
-        // The pass lives as long as the spin is queued or written, even when
-        // its caller goes away meanwhile.
-        let batcher = self.batcher.clone();
-        let queued = tokio::spawn(async move {
-            let outcome = batcher.submit(request).await;
-            drop(pass);
-            outcome
-        });
-        let outcome = queued.await.map_err(|failed| {
-            EngineFailure::from(sqlx::Error::Protocol(format!("the spin's task failed: {failed}")))
-        })??;
+        // The pass lives as long as the spin is queued or written: if its
+        // caller goes away before its batch starts, the spin is dropped
+        // unwritten and the pass with it; once written, it counts until the
+        // write is done.
+        let outcome = self.batcher.submit_holding(request, Some(Box::new(pass))).await?;
         let counted = match &outcome {
             Ok(receipt) if receipt.is_win => "win",
             Ok(_) => "no_win",
@@ -274,6 +268,7 @@ impl Write for SpinWriter {
     const SIZE_METRIC: &'static str = "cekpot_spin_batch_size";
     const SECONDS_METRIC: &'static str = "cekpot_spin_batch_seconds";
     const FAILURES_METRIC: &'static str = "cekpot_spin_batch_failures_total";
+    const DROPPED_METRIC: &'static str = "cekpot_spins_dropped_total";
 
     async fn write(&self, requests: &[SpinRequest]) -> Result<Vec<SpinOutcome>, sqlx::Error> {
         let currency = self.game.currency;

@@ -62,7 +62,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InitDataMalformed
         | ErrorCode::InitDataBadHash
         | ErrorCode::InitDataBadSignature
-        | ErrorCode::InitDataStale => StatusCode::UNAUTHORIZED,
+        | ErrorCode::InitDataStale
+        | ErrorCode::InitDataUsed
+        | ErrorCode::RefreshTokenInvalid => StatusCode::UNAUTHORIZED,
         ErrorCode::TelegramNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::TokenMissing | ErrorCode::TokenInvalid => StatusCode::UNAUTHORIZED,
         ErrorCode::BetStepMismatch | ErrorCode::InvalidLimit | ErrorCode::InvalidClientSeed => {
@@ -135,6 +137,10 @@ impl From<crate::engine::EngineFailure> for ApiError {
             EngineFailure::Overloaded => {
                 ApiError::unavailable(anyhow::anyhow!("the contribution queue is full"))
             }
+            EngineFailure::Expired => ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "the request waited too long for the database and was not applied; retry with the same Idempotency-Key",
+            ),
             EngineFailure::Storage(error) if crate::db::is_unreachable(&error) => {
                 ApiError::unavailable(anyhow::anyhow!("{error}"))
             }

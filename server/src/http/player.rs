@@ -64,7 +64,7 @@ impl FromRequestParts<AppState> for PlayerId {
         let claims = token.and_then(|t| state.tokens.check(t)).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::TokenInvalid,
-                "the token is malformed, not ours, or expired: sign in again",
+                "the token is malformed, not ours, or expired: renew it (POST /api/auth/refresh) or sign in again",
             )
         })?;
         claims

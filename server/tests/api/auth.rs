@@ -23,10 +23,17 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// `initData` as Telegram builds it for a user, signed with the test bot's token.
+/// `initData` as Telegram builds it for a user, signed with the test bot's
+/// token; each call is a new launch (its own `query_id`).
 fn init_data(user: &Value, auth_date: i64) -> String {
     let (user, auth_date) = (user.to_string(), auth_date.to_string());
-    sign(&[("query_id", "AAHdF6IQAAAAAN0X"), ("user", &user), ("auth_date", &auth_date)], BOT_TOKEN)
+    sign(&[("query_id", &launch_id()), ("user", &user), ("auth_date", &auth_date)], BOT_TOKEN)
+}
+
+/// A `query_id` no other launch of this test run has.
+pub fn launch_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("AAHdF6IQ{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// `POST /api/auth/telegram` with `init_data`: status and body.
@@ -53,14 +60,19 @@ async fn a_player_signs_in_with_fresh_init_data_and_gets_a_token(pool: PgPool) {
     assert_eq!(body["player"]["lastName"], "Məmmədova");
     assert_eq!(body["player"]["isPremium"], true);
 
-    let settings =
-        server::config::AuthSettings { jwt_secret: Some(JWT_SECRET.to_owned().into()), token_ttl_s: 900 };
+    let settings = server::config::AuthSettings {
+        jwt_secret: Some(JWT_SECRET.to_owned().into()),
+        ..crate::helpers::test_settings().auth
+    };
     let claims =
         Tokens::new(&settings).unwrap().check(body["token"].as_str().unwrap()).expect("a valid token");
     assert_eq!(claims.sub, body["player"]["id"].to_string());
     assert_eq!(claims.tg, 279058397);
     assert_eq!(claims.exp - claims.iat, 900, "short-lived: the configured 15 minutes");
-    let other = server::config::AuthSettings { jwt_secret: Some("x".repeat(32).into()), token_ttl_s: 900 };
+    let other = server::config::AuthSettings {
+        jwt_secret: Some("x".repeat(32).into()),
+        ..crate::helpers::test_settings().auth
+    };
     assert!(
         Tokens::new(&other).unwrap().check(body["token"].as_str().unwrap()).is_none(),
         "another key refuses it"

@@ -159,11 +159,14 @@ pub async fn spawn_app_with(pool: PgPool, customize: impl FnOnce(&mut Settings))
 }
 
 /// A TCP proxy in front of PostgreSQL that a test can cut, as if the database
-/// went away, and restore.
+/// went away (connections refused) or stopped answering (connections held,
+/// nothing relayed), and restore.
 pub struct DatabaseProxy {
     pub address: SocketAddr,
     up: Arc<AtomicBool>,
+    hanging: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    held: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl DatabaseProxy {
@@ -171,10 +174,17 @@ impl DatabaseProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
+        let hanging = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(Mutex::new(Vec::new()));
-        let (accept_up, accept_connections) = (up.clone(), connections.clone());
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let (accept_up, accept_hanging, accept_connections, accept_held) =
+            (up.clone(), hanging.clone(), connections.clone(), held.clone());
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
+                if accept_hanging.load(Ordering::SeqCst) {
+                    accept_held.lock().unwrap().push(client); // accepted, never answered
+                    continue;
+                }
                 if !accept_up.load(Ordering::SeqCst) {
                     drop(client); // refused, as a stopped server would
                     continue;
@@ -187,19 +197,33 @@ impl DatabaseProxy {
                 accept_connections.lock().unwrap().push(relay);
             }
         });
-        DatabaseProxy { address, up, connections }
+        DatabaseProxy { address, up, hanging, connections, held }
     }
 
     /// Closes every open connection and refuses new ones.
     pub fn stop(&self) {
         self.up.store(false, Ordering::SeqCst);
-        for relay in self.connections.lock().unwrap().drain(..) {
-            relay.abort();
-        }
+        self.close_relays();
+    }
+
+    /// Closes every open connection and holds new ones without an answer:
+    /// a database that stopped responding, so each attempt waits out its
+    /// time-out.
+    pub fn hang(&self) {
+        self.hanging.store(true, Ordering::SeqCst);
+        self.close_relays();
     }
 
     pub fn resume(&self) {
+        self.hanging.store(false, Ordering::SeqCst);
+        self.held.lock().unwrap().clear();
         self.up.store(true, Ordering::SeqCst);
+    }
+
+    fn close_relays(&self) {
+        for relay in self.connections.lock().unwrap().drain(..) {
+            relay.abort();
+        }
     }
 
     /// A pool for the same database as `pool`, connecting through this proxy.

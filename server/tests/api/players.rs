@@ -35,7 +35,8 @@ pub(crate) async fn app_with(pool: &PgPool, customize: impl FnOnce(&mut Settings
 pub(crate) async fn sign_in(app: &TestApp, telegram_id: i64) -> Player {
     let user = json!({ "id": telegram_id, "first_name": "Player", "language_code": "en" }).to_string();
     let auth_date = chrono::Utc::now().timestamp().to_string();
-    let init_data = sign(&[("user", &user), ("auth_date", &auth_date)], BOT_TOKEN);
+    let query_id = crate::auth::launch_id();
+    let init_data = sign(&[("query_id", &query_id), ("user", &user), ("auth_date", &auth_date)], BOT_TOKEN);
     let (status, body) = crate::auth::sign_in(app, &init_data).await;
     assert_eq!(status, 200, "{body}");
     Player { token: body["token"].as_str().unwrap().to_owned(), id: body["player"]["id"].as_i64().unwrap() }
@@ -794,6 +795,23 @@ async fn the_dev_sign_in_page_exists_only_in_development(pool: PgPool) {
     assert_eq!(body["player"]["telegramUserId"], 4242);
     assert_eq!(body["player"]["firstName"], "Narın");
     assert_eq!(body["player"]["username"], "narin");
+
+    // The launch link opens the frame page, which launches the app as
+    // Telegram's web client does, with fresh initData of its own.
+    assert!(html.contains(
+        r#"href="/dev/telegram?id=4242&amp;first_name=Nar%C4%B1n&amp;language_code=az&amp;username=narin""#
+    ));
+    let frame = dev.get("/dev/telegram?id=4242&first_name=Nar%C4%B1n&language_code=az").await;
+    assert_eq!(frame.status(), 200);
+    let frame = frame.text().await.unwrap();
+    let launch = frame
+        .split_once(r#"src="/#tgWebAppData="#)
+        .and_then(|(_, rest)| rest.split_once("&amp;"))
+        .map(|(encoded, _)| percent_encoding::percent_decode_str(encoded).decode_utf8().unwrap().into_owned())
+        .expect("the frame launches the app with initData");
+    assert_ne!(launch, init_data, "a launch of its own");
+    let (status, body) = crate::auth::sign_in(&dev, &launch).await;
+    assert_eq!((status, &body["player"]["telegramUserId"]), (200, &json!(4242)), "{body}");
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -683,6 +683,160 @@ async fn requests_with_oversized_headers_are_refused_with_a_clear_code(pool: PgP
     assert_eq!(response.status(), 200);
 }
 
+// ---- 9. initData is fresh and used once; sessions renew by refresh token ------
+
+/// `initData` for Telegram user `id`, signed `age_s` seconds ago by the players' test bot.
+fn launch_init_data(id: i64, age_s: i64, query_id: &str) -> String {
+    let user = json!({ "id": id, "first_name": "Nigar", "language_code": "az" }).to_string();
+    let auth_date = (chrono::Utc::now().timestamp() - age_s).to_string();
+    domain::telegram::sign(
+        &[("query_id", query_id), ("user", &user), ("auth_date", &auth_date)],
+        crate::players::BOT_TOKEN,
+    )
+}
+
+async fn post_auth(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let response = app.client.post(app.url(path)).json(&body).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn init_data_is_accepted_for_minutes_not_a_day(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    // Telegram stamps auth_date when the Mini App opens; the app signs in at once.
+    let (status, body) =
+        post_auth(&app, "/api/auth/telegram", json!({ "initData": launch_init_data(4130, 60, "q-1") })).await;
+    assert_eq!(status, 200, "a minute old: {body}");
+    // A link captured ten minutes ago is refused by default…
+    let (status, body) =
+        post_auth(&app, "/api/auth/telegram", json!({ "initData": launch_init_data(4131, 600, "q-2") }))
+            .await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("init_data_stale")), "{body}");
+    // …and the window is configurable, in minutes, never a day.
+    let wider = app_with(&pool, |s| s.telegram.init_data_max_age_s = 900).await;
+    let (status, body) =
+        post_auth(&wider, "/api/auth/telegram", json!({ "initData": launch_init_data(4131, 600, "q-3") }))
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let mut day = crate::helpers::test_settings();
+    day.telegram.init_data_max_age_s = 86_400;
+    let refused =
+        server::startup::Application::with_pool(day, pool.clone()).await.err().expect("a day is refused");
+    assert!(format!("{refused:#}").contains("telegram.init_data_max_age_s"), "{refused:#}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_same_init_data_signs_in_once(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    let init_data = launch_init_data(4132, 5, "q-once");
+    let (status, first) = post_auth(&app, "/api/auth/telegram", json!({ "initData": init_data })).await;
+    assert_eq!(status, 200, "{first}");
+    // Replayed — from a log, a history, a leaked link — it is refused, on any instance.
+    let other_instance = app_with(&pool, |_| {}).await;
+    for app in [&app, &other_instance] {
+        let (status, body) = post_auth(app, "/api/auth/telegram", json!({ "initData": init_data })).await;
+        assert_eq!((status, body["code"].as_str()), (401, Some("init_data_used")), "{body}");
+    }
+    // A new launch (new initData) of the same user signs in again.
+    let (status, again) =
+        post_auth(&app, "/api/auth/telegram", json!({ "initData": launch_init_data(4132, 5, "q-next") }))
+            .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["player"]["id"], first["player"]["id"]);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_refresh_token_renews_the_session_once_and_a_replay_ends_it(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    let (status, signed_in) =
+        post_auth(&app, "/api/auth/telegram", json!({ "initData": launch_init_data(4133, 5, "q-r") })).await;
+    assert_eq!(status, 200, "{signed_in}");
+    let first = signed_in["refreshToken"].as_str().expect("a refresh token").to_owned();
+    assert!(signed_in["refreshExpiresAt"].is_string(), "{signed_in}");
+
+    // The refresh token buys a new access token and a new refresh token.
+    let (status, renewed) = post_auth(&app, "/api/auth/refresh", json!({ "refreshToken": first })).await;
+    assert_eq!(status, 200, "{renewed}");
+    assert_eq!(renewed["player"]["id"], signed_in["player"]["id"]);
+    let second = renewed["refreshToken"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let wallet = app
+        .client
+        .get(app.url("/api/wallet"))
+        .bearer_auth(renewed["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wallet.status(), 200, "the renewed access token works");
+
+    // The spent token again: a thief's copy or the owner's; either way the
+    // session ends, so the other copy stops working too.
+    let (status, body) = post_auth(&app, "/api/auth/refresh", json!({ "refreshToken": first })).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("refresh_token_invalid")), "{body}");
+    let (status, body) = post_auth(&app, "/api/auth/refresh", json!({ "refreshToken": second })).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("refresh_token_invalid")), "{body}");
+
+    // Forged, truncated or foreign tokens: the same answer, nothing revealed.
+    let forged = {
+        let (head, _) = second.rsplit_once('.').unwrap();
+        format!("{head}.{}", "A".repeat(43))
+    };
+    for token in [forged.as_str(), "", "x", "1.1.", &"9".repeat(4_000)] {
+        let (status, body) = post_auth(&app, "/api/auth/refresh", json!({ "refreshToken": token })).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("refresh_token_invalid")),
+            "{token:.40}: {body}"
+        );
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_session_ends_when_signed_out_or_idle_and_renewing_never_passes_its_end(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    let sign_in = |query_id: &'static str| {
+        let app = &app;
+        async move {
+            let init_data = launch_init_data(4134, 5, query_id);
+            let (status, body) = post_auth(app, "/api/auth/telegram", json!({ "initData": init_data })).await;
+            assert_eq!(status, 200, "{body}");
+            body["refreshToken"].as_str().unwrap().to_owned()
+        }
+    };
+    let refused = |token: String| {
+        let app = &app;
+        async move {
+            let (status, body) = post_auth(app, "/api/auth/refresh", json!({ "refreshToken": token })).await;
+            assert_eq!((status, body["code"].as_str()), (401, Some("refresh_token_invalid")), "{body}");
+        }
+    };
+    // Signed out.
+    let token = sign_in("q-out").await;
+    let (status, body) = post_auth(&app, "/api/auth/sign-out", json!({ "refreshToken": token })).await;
+    assert_eq!(status, 204, "{body}");
+    refused(token).await;
+    // Idle past auth.refresh_ttl_s (the clock moved by editing the session's time).
+    let idle = sign_in("q-idle").await;
+    sqlx::query(
+        "update player_sessions set idle_expires_at = now() - interval '1 second' where revoked_at is null",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    refused(idle).await;
+    // Renewing never carries a session past auth.session_max_age_s.
+    let capped = app_with(&pool, |s| {
+        (s.auth.token_ttl_s, s.auth.refresh_ttl_s, s.auth.session_max_age_s) = (600, 900, 900);
+    })
+    .await;
+    let init_data = launch_init_data(4134, 5, "q-capped");
+    let (_, first) = post_auth(&capped, "/api/auth/telegram", json!({ "initData": init_data })).await;
+    let (status, renewed) =
+        post_auth(&capped, "/api/auth/refresh", json!({ "refreshToken": first["refreshToken"] })).await;
+    assert_eq!(status, 200, "{renewed}");
+    assert_eq!(renewed["refreshExpiresAt"], first["refreshExpiresAt"], "the session's end does not move");
+}
+
 // ---- 10. Limits on load -------------------------------------------------------
 
 #[sqlx::test(migrations = "../migrations")]
@@ -749,6 +903,106 @@ async fn one_player_flooding_spins_cannot_fill_the_queue_for_everyone_else(pool:
         }
     }
     assert!(refused > 0, "a player's spins beyond the in-flight limit are refused at the door");
+}
+
+// ---- 11. Work whose caller gave up is not applied later ----------------------
+
+/// A server whose database is behind a proxy the test can cut.
+async fn app_behind_proxy(
+    pool: &PgPool,
+    customize: impl FnOnce(&mut server::config::Settings),
+) -> (TestApp, crate::helpers::DatabaseProxy) {
+    let proxy = crate::helpers::DatabaseProxy::start(crate::helpers::database_address(pool)).await;
+    let app = crate::helpers::spawn_app_with(proxy.pool_like(pool), customize).await;
+    (app, proxy)
+}
+
+/// `count` contributions of 1.00 to `cekpot-mega` sent at once, keys
+/// `<prefix>-<n>`: each answer's status and code, in order.
+async fn contribute_at_once(app: &TestApp, prefix: &str, count: usize) -> Vec<(u16, Value)> {
+    let calls: Vec<_> = (0..count)
+        .map(|n| {
+            let (app, key) = (app.service("test-game"), format!("{prefix}-{n}"));
+            tokio::spawn(async move {
+                let body = provider_bet("p", "1.00");
+                let response = app.post("/jackpot/cekpot-mega/contribute", &body, &key).await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.map(|b| b["code"].clone()).unwrap_or(Value::Null))
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(count);
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    answers
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn contributions_whose_callers_timed_out_are_never_applied_later(pool: PgPool) {
+    // One contribution per batch, one batch at a time, callers waiting 1 s.
+    let (app, proxy) = app_behind_proxy(&pool, |s| {
+        (s.http.request_timeout_ms, s.engine.queue_deadline_ms) = (1_000, 1_000);
+        (s.engine.batch_size_max, s.engine.batches_in_flight_max) = (1, 1);
+    })
+    .await;
+    assert_eq!(
+        contribute_as(&app, "test-game", "cekpot-mega", "warm", &provider_bet("p", "1.00")).await.0,
+        200
+    );
+    let stopped = std::time::Instant::now();
+    proxy.hang();
+    // Five callers, one batch at a time: each batch waits for a connection
+    // (up to 2 s, the pool's acquire time-out) while the others wait in the
+    // queue, and the callers give up after their 1 s.
+    let mut gave_up = 0;
+    for (status, code) in contribute_at_once(&app, "gone", 5).await {
+        match status {
+            408 => gave_up += 1,
+            503 => {} // a batch that failed in time
+            other => panic!("{other} {code}: only 408 or 503 while the database does not answer"),
+        }
+    }
+    assert!(gave_up >= 3, "callers gave up with requests still queued ({gave_up})");
+    // The database answers again after the batches being written failed,
+    // while abandoned ones are still queued.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500).saturating_sub(stopped.elapsed())).await;
+    proxy.resume();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let applied =
+        scalar(&pool, "select count(*) from jackpot_contributions where idempotency_key like 'gone-%'").await;
+    assert_eq!(applied, 0, "nothing whose caller had gone was written");
+    // The caller's retry, with its key, is applied — once.
+    for _ in 0..2 {
+        let (status, receipt) =
+            contribute_as(&app, "test-game", "cekpot-mega", "gone-3", &provider_bet("p", "1.00")).await;
+        assert_eq!(status, 200, "{receipt}");
+    }
+    let applied =
+        scalar(&pool, "select count(*) from jackpot_contributions where idempotency_key like 'gone-%'").await;
+    assert_eq!(applied, 1);
+    assert_books_balance(&pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn with_postgres_down_a_failed_batch_answers_everyone_at_once(pool: PgPool) {
+    // One batch of twenty; callers wait the default 10 s.
+    let (app, proxy) = app_behind_proxy(&pool, |s| s.engine.batch_window_us = 200_000).await;
+    assert_eq!(
+        contribute_as(&app, "test-game", "cekpot-mega", "warm", &provider_bet("p", "1.00")).await.0,
+        200
+    );
+    proxy.hang();
+    // Retrying each alone against a database that is down would keep them
+    // for the acquire time-out each, past their callers' 10 s.
+    for answer in contribute_at_once(&app, "down", 20).await {
+        assert_eq!(answer, (503, json!("service_unavailable")), "told to retry, at once");
+    }
+    proxy.resume();
+    assert_eq!(
+        scalar(&pool, "select count(*) from jackpot_contributions where idempotency_key like 'down-%'").await,
+        0
+    );
 }
 
 // ---- 13. A Redis outage degrades, it does not take the players down ---------
@@ -857,6 +1111,47 @@ async fn a_claim_that_lost_to_another_provider_does_not_learn_its_winner(pool: P
     let response = app.service("test-game").post("/jackpot/provider-pot/award", &again, "a-2").await.unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["details"]["award"]["playerId"], "winner-7781", "{body}");
+}
+
+// ---- 14. Refused requests create no ledger accounts --------------------------
+
+#[sqlx::test(migrations = "../migrations")]
+async fn refused_requests_create_no_ledger_accounts(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    crate::service::provider_jackpot(&pool).await;
+    let accounts = || scalar(&pool, "select count(*) from ledger_accounts");
+    let before = accounts().await;
+    // Refused contributions, each naming a new player (and one a currency no
+    // jackpot has): nothing of them is booked, so no account is opened.
+    for n in 0..20 {
+        let mut body = provider_bet(&format!("nobody-{n}"), "0.01");
+        if n == 0 {
+            body["currency"] = json!("XYZ");
+        }
+        let (status, answer) =
+            contribute_as(&app, "test-game", "provider-pot", &format!("r-{n}"), &body).await;
+        assert_eq!(status, 422, "{answer}");
+    }
+    // A claim the jackpot refuses (no such cycle open).
+    let claim = json!({ "playerId": "claimer", "sessionId": "s-1", "cycle": 7 });
+    let response =
+        app.service("test-game").post("/jackpot/provider-pot/award", &claim, "claim-7").await.unwrap();
+    assert_eq!(response.status(), 409);
+    assert_eq!(accounts().await, before, "refused requests opened accounts");
+
+    // An accepted contribution books against its game's clearing account,
+    // and no wallet is opened until a win pays one.
+    let (status, receipt) =
+        contribute_as(&app, "test-game", "provider-pot", "ok-1", &provider_bet("somebody", "1.00")).await;
+    assert_eq!(status, 200, "{receipt}");
+    let wallets = "select count(*) from ledger_accounts where kind = 'external_wallet'";
+    assert_eq!(scalar(&pool, wallets).await, 0);
+    let claim = json!({ "playerId": "somebody", "sessionId": "s-1", "cycle": 1 });
+    let response =
+        app.service("test-game").post("/jackpot/provider-pot/award", &claim, "claim-1").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(scalar(&pool, wallets).await, 1, "the winner's wallet, opened to pay the award");
+    assert_books_balance(&pool).await;
 }
 
 // ---- 14. Metrics behind a token; security headers ---------------------------------
