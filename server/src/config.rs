@@ -52,6 +52,7 @@ header_bytes_max = 16384
 header_read_timeout_ms = 10000
 request_timeout_ms = 10000
 shutdown_grace_ms = 20000
+public_cache_ms = 1000
 
 [database]
 url = "postgres://postgres@127.0.0.1:5432/cekpot"
@@ -174,6 +175,9 @@ pub struct HttpSettings {
     pub request_timeout_ms: u64,
     /// On SIGTERM, how long in-flight requests may take to finish.
     pub shutdown_grace_ms: u64,
+    /// The lobby, `GET /api/jackpots` and `/readyz` read the database at
+    /// most once per this period ([`crate::recent`]); 0 reads per request.
+    pub public_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

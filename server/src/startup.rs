@@ -94,6 +94,7 @@ impl Application {
             None => tracing::warn!("no audit.bucket configured: audit records stay in PostgreSQL only"),
         }
         let grace = settings.http.shutdown_grace();
+        let public_cache = Duration::from_millis(settings.http.public_cache_ms);
         let header_read_timeout = Duration::from_millis(settings.http.header_read_timeout_ms);
         let engine = Engine::new(db.clone(), settings.engine.mode, settings.engine.limits());
         let nonces = crate::nonces::Nonces::new(redis.clone());
@@ -137,6 +138,8 @@ impl Application {
             nonces,
             volumes,
             tokens,
+            jackpot_lists: Arc::new(http::jackpots::Lists::new(public_cache)),
+            readiness: Arc::new(http::health::Readiness::new(public_cache)),
             settings: Arc::new(settings),
             leptos_options,
         };

@@ -25,6 +25,10 @@ pub struct AppState {
     pub volumes: crate::volumes::Volumes,
     /// Players' session tokens.
     pub tokens: Tokens,
+    /// The jackpot lists players read, at most once per `http.public_cache_ms`.
+    pub jackpot_lists: Arc<crate::http::jackpots::Lists>,
+    /// `/readyz`'s checks, at most once per `http.public_cache_ms`.
+    pub readiness: Arc<crate::http::health::Readiness>,
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
 }

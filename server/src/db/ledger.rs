@@ -86,10 +86,11 @@ pub struct Transfer {
 /// Account ids by (kind, owner, currency), for one database. An account's id
 /// never changes and every batch needs the same few, so they are remembered.
 ///
-/// Missing accounts are created in their own short transaction, outside the
-/// caller's: every remembered id is then committed, so no transaction can pick
-/// up an id that another transaction created and later rolled back. An account
-/// created for a batch that then fails simply stays at balance zero.
+/// Only committed ids are remembered, so no transaction can pick up an id
+/// that another created and later rolled back: [`Accounts::id`] creates a
+/// missing account in its own short transaction; [`Accounts::id_in`] creates
+/// it inside the caller's (so an account exists only if what needed it
+/// commits) and leaves it to a later read to remember.
 #[derive(Clone)]
 pub struct Accounts {
     db: PgPool,
@@ -134,6 +135,7 @@ impl<K: std::hash::Hash + Eq + Clone> Remembered<K> {
         self.current.insert(key, id);
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.current.len() + self.previous.len()
     }
@@ -155,10 +157,9 @@ impl Accounts {
         Ok(id)
     }
 
-    /// The account's id, read through `conn` (a transaction's connection).
-    /// Only a missing account needs another connection, to create it; callers
-    /// create the accounts they can foresee beforehand with [`Accounts::id`],
-    /// so a transaction rarely holds one connection while waiting for another.
+    /// The account's id, read through `conn` (a transaction's connection),
+    /// and created there if missing: it then exists only if the caller's
+    /// transaction commits — a refused or failed request opens no account.
     pub async fn id_in(
         &self,
         conn: &mut PgConnection,
@@ -169,22 +170,24 @@ impl Accounts {
         if let Some(id) = self.remembered(kind, owner, currency) {
             return Ok(id);
         }
-        let existing: Option<i64> = sqlx::query_scalar(
-            "select id from ledger_accounts where kind = $1 and owner = $2 and currency = $3",
+        // `ours`: created by this very transaction, so not committed yet.
+        let existing: Option<(i64, bool)> = sqlx::query_as(
+            "select id, coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)
+               from ledger_accounts where kind = $1 and owner = $2 and currency = $3",
         )
         .bind(kind.as_str())
         .bind(owner)
         .bind(currency.as_str())
-        .fetch_optional(conn)
+        .fetch_optional(&mut *conn)
         .await?;
-        let id = match existing {
-            // Accounts are only ever created in their own transactions, so a
-            // row this read finds is committed.
-            Some(id) => id,
-            None => account(&mut *self.db.acquire().await?, kind, owner, currency).await?,
-        };
-        self.remember(kind, owner, currency, id);
-        Ok(id)
+        match existing {
+            Some((id, false)) => {
+                self.remember(kind, owner, currency, id);
+                Ok(id)
+            }
+            Some((id, true)) => Ok(id),
+            None => account(conn, kind, owner, currency).await,
+        }
     }
 
     fn remembered(&self, kind: AccountKind, owner: &str, currency: Currency) -> Option<i64> {

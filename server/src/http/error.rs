@@ -130,6 +130,17 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// A database error shared by several callers (a batch's, a cached read's).
+impl From<std::sync::Arc<sqlx::Error>> for ApiError {
+    fn from(error: std::sync::Arc<sqlx::Error>) -> ApiError {
+        if crate::db::is_unreachable(&error) {
+            ApiError::unavailable(anyhow::anyhow!("{error}"))
+        } else {
+            ApiError::internal(anyhow::anyhow!("{error}"))
+        }
+    }
+}
+
 impl From<crate::engine::EngineFailure> for ApiError {
     fn from(failure: crate::engine::EngineFailure) -> ApiError {
         use crate::engine::EngineFailure;
@@ -141,10 +152,7 @@ impl From<crate::engine::EngineFailure> for ApiError {
                 ErrorCode::ServiceUnavailable,
                 "the request waited too long for the database and was not applied; retry with the same Idempotency-Key",
             ),
-            EngineFailure::Storage(error) if crate::db::is_unreachable(&error) => {
-                ApiError::unavailable(anyhow::anyhow!("{error}"))
-            }
-            EngineFailure::Storage(error) => ApiError::internal(anyhow::anyhow!("{error}")),
+            EngineFailure::Storage(error) => ApiError::from(error),
         }
     }
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::error::{ApiError, ErrorCode};
 
+use crate::recent::Recent;
 use crate::state::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -63,28 +64,42 @@ async fn healthz() -> Json<Health> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-enum Check {
+pub enum Check {
     Ok,
     Down,
     NotConfigured,
 }
 
 #[derive(Serialize)]
-struct Readiness {
+struct ReadinessBody {
     status: &'static str,
     postgres: Check,
     redis: Check,
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let (postgres, redis) = tokio::join!(check_postgres(&state), check_redis(&state));
+/// The checks of PostgreSQL and Redis, run at most once per
+/// `http.public_cache_ms` however often probes (or anyone) ask.
+pub struct Readiness(Recent<(Check, Check), std::convert::Infallible>);
+
+impl Readiness {
+    pub fn new(max_age: std::time::Duration) -> Readiness {
+        Readiness(Recent::new(max_age))
+    }
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<ReadinessBody>) {
+    let checks = state
+        .readiness
+        .0
+        .get(|| async { Ok(tokio::join!(check_postgres(&state), check_redis(&state))) })
+        .await;
+    let Ok((postgres, redis)) = checks;
     let (code, status) = match (postgres, redis) {
         (Check::Ok, Check::Down) => (StatusCode::OK, "degraded"),
         (Check::Ok, _) => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
     };
-    let body = Readiness { status, postgres, redis };
-    (code, Json(body))
+    (code, Json(ReadinessBody { status, postgres, redis }))
 }
 
 async fn check_postgres(state: &AppState) -> Check {

@@ -1,5 +1,5 @@
-//! The server-rendered Mini App. Pages read the database directly through the
-//! app's `JackpotFeed`; anything that is not a page is a static file from the
+//! The server-rendered Mini App. Pages read the jackpots through the app's
+//! `JackpotFeed`, from the same once-per-period read as `GET /api/jackpots`; anything that is not a page is a static file from the
 //! compiled site (`/pkg/...`, icons) or the app's own 404 page.
 
 use app::{shell, App, JackpotFeed};
@@ -7,16 +7,14 @@ use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
-use super::jackpots::PAGE_SIZE_MAX;
-use crate::db;
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let pool = state.db.clone();
+    let reads = state.clone();
     let feed = JackpotFeed::new(move || {
-        let pool = pool.clone();
+        let reads = reads.clone();
         async move {
-            db::jackpots::list_summaries(&pool, None, PAGE_SIZE_MAX).await.map_err(|error| {
+            reads.jackpot_lists.get(&reads.db, None).await.map_err(|error| {
                 tracing::error!(%error, "loading the lobby's jackpots");
                 "the jackpots are temporarily unavailable".to_owned()
             })

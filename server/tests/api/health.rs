@@ -38,6 +38,9 @@ async fn readyz_turns_503_while_postgres_is_down_and_recovers_when_it_returns(po
     assert_eq!(app.get("/readyz").await.status(), 200);
 
     proxy.stop();
+    // Readiness is checked at most once per http.public_cache_ms (1 s).
+    let down = eventually(5, || async { app.get("/readyz").await.status() == 503 }).await;
+    assert!(down, "readiness fails once PostgreSQL is down");
     let response = app.get("/readyz").await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.json::<Value>().await.unwrap()["postgres"], "down");

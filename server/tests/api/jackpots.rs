@@ -75,6 +75,10 @@ async fn the_api_answers_503_with_retry_after_while_postgres_is_down(pool: PgPoo
     assert_eq!(app.get("/api/jackpots").await.status(), 200);
 
     proxy.stop();
+    // The list is read at most once per http.public_cache_ms (1 s).
+    let down =
+        crate::helpers::eventually(5, || async { app.get("/api/jackpots").await.status() == 503 }).await;
+    assert!(down, "503 once the kept list is older than its period");
     let response = app.get("/api/jackpots").await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "5");

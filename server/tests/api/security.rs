@@ -1005,6 +1005,57 @@ async fn with_postgres_down_a_failed_batch_answers_everyone_at_once(pool: PgPool
     );
 }
 
+#[sqlx::test(migrations = "../migrations")]
+async fn a_crowd_reading_the_public_pages_costs_the_database_nothing_more(pool: PgPool) {
+    // Periods long enough that the whole test is within one.
+    let (app, proxy) = app_behind_proxy(&pool, |s| s.http.public_cache_ms = 60_000).await;
+    let paths = ["/api/jackpots", "/api/jackpots?tier=mega&limit=1", "/", "/readyz"];
+    let mut first = Vec::new();
+    for path in paths {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        first.push(response.text().await.unwrap());
+    }
+    // The database stops answering: a crowd of players on the lobby and the
+    // list, and probes, are all answered from the one read each made.
+    proxy.hang();
+    let crowd: Vec<_> = (0..200)
+        .map(|n| {
+            let (client, url, path) = (app.client.clone(), app.url(paths[n % 4]), n % 4);
+            tokio::spawn(async move {
+                let response = client.get(url).send().await.unwrap();
+                (path, response.status().as_u16(), response.text().await.unwrap())
+            })
+        })
+        .collect();
+    for call in crowd {
+        let (path, status, body) = call.await.unwrap();
+        assert_eq!(status, 200, "{}", paths[path]);
+        if paths[path].starts_with("/api/") {
+            assert_eq!(body, first[path], "{}", paths[path]);
+        }
+    }
+    let mega: Value = serde_json::from_str(&first[1]).unwrap();
+    assert_eq!(mega["jackpots"].as_array().unwrap().len(), 1, "the limit applies to the kept list");
+    proxy.resume();
+}
+
+async fn mega_value(app: &TestApp) -> String {
+    let list: Value = app.get("/api/jackpots?tier=mega").await.json().await.unwrap();
+    list["jackpots"][0]["value"].as_str().unwrap().to_owned()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_public_list_is_never_older_than_its_period(pool: PgPool) {
+    let app = app_with(&pool, |s| s.http.public_cache_ms = 300).await;
+    let before = mega_value(&app).await;
+    let (status, receipt) =
+        contribute_as(&app, "test-game", "cekpot-mega", "grow-1", &provider_bet("p", "100.00")).await;
+    assert_eq!(status, 200, "{receipt}");
+    let grown = crate::helpers::eventually(5, || async { mega_value(&app).await != before }).await;
+    assert!(grown, "the pool's new value shows within the period");
+}
+
 // ---- 13. A Redis outage degrades, it does not take the players down ---------
 
 #[sqlx::test(migrations = "../migrations")]
