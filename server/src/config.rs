@@ -53,6 +53,7 @@ header_read_timeout_ms = 10000
 request_timeout_ms = 10000
 shutdown_grace_ms = 20000
 public_cache_ms = 1000
+in_flight_max = 512
 
 [database]
 url = "postgres://postgres@127.0.0.1:5432/cekpot"
@@ -178,6 +179,10 @@ pub struct HttpSettings {
     /// The lobby, `GET /api/jackpots` and `/readyz` read the database at
     /// most once per this period ([`crate::recent`]); 0 reads per request.
     pub public_cache_ms: u64,
+    /// Requests being served at once (all but the probes and `/metrics`);
+    /// past it a request is answered `503 service_unavailable` at once
+    /// rather than queued behind the others.
+    pub in_flight_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -113,6 +113,12 @@ impl ApiError {
         }
     }
 
+    /// `503 service_unavailable` for a server at its own limit: nothing was
+    /// attempted, retry after `Retry-After`.
+    pub fn overloaded(message: String) -> ApiError {
+        ApiError { code: ErrorCode::ServiceUnavailable, message, details: None, cause: None }
+    }
+
     pub fn code(&self) -> ErrorCode {
         self.code
     }

@@ -41,7 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(player::router())
         .fallback(api_not_found);
-    let mut routes = Router::new().merge(health::router());
+    let mut routes = Router::new();
     if state.settings.dev.sign_in_page {
         routes = routes.merge(dev::router());
     }
@@ -54,6 +54,23 @@ pub fn router(state: AppState) -> Router {
         )
         .nest("/api", api)
         .merge(pages::router(&state))
+        .layer({
+            // At most `in_flight_max` requests served at once, across every
+            // route; one more is answered 503 at once (with `Retry-After`),
+            // so a flood cannot queue up work nobody will wait for.
+            let in_flight_max = state.settings.http.in_flight_max.max(1);
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |_: BoxError| async move {
+                    ApiError::overloaded(format!(
+                        "the server is serving its limit of {in_flight_max} requests at once; retry in a moment"
+                    ))
+                }))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(in_flight_max))
+        })
+        // The probes and /metrics stay outside the limit: an instance at
+        // its limit is busy, not dead.
+        .merge(health::router())
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
     with_middleware(routes, &state.settings.http)

@@ -905,6 +905,38 @@ async fn one_player_flooding_spins_cannot_fill_the_queue_for_everyone_else(pool:
     assert!(refused > 0, "a player's spins beyond the in-flight limit are refused at the door");
 }
 
+#[sqlx::test(migrations = "../migrations")]
+async fn past_its_in_flight_limit_the_server_sheds_load_at_once_and_probes_still_answer(pool: PgPool) {
+    let (app, proxy) = app_behind_proxy(&pool, |s| s.http.in_flight_max = 2).await;
+    let read = |id: &'static str| {
+        let client = app.service("test-readonly");
+        tokio::spawn(async move {
+            let response = client.get(&format!("/jackpot/{id}")).await.unwrap();
+            response.status().as_u16()
+        })
+    };
+    assert_eq!(read("cekpot-mega").await.unwrap(), 200);
+    // Two reads held by a database that stopped answering fill the limit…
+    proxy.hang();
+    let held = [read("cekpot-mega"), read("caspian-shared")];
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // …and the next request is turned away at once, not queued behind them.
+    let response = app.get("/api/jackpots?tier=local").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "service_unavailable");
+    assert!(body["message"].as_str().unwrap().contains("limit of 2 requests"), "{body}");
+    assert!(held.iter().all(|call| !call.is_finished()), "answered while the two were still held");
+    // The probes are outside the limit: busy is not dead.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    for call in held {
+        assert_eq!(call.await.unwrap(), 503, "the held reads fail with the database");
+    }
+    proxy.resume();
+    assert!(crate::helpers::eventually(5, || async { read("cekpot-mega").await.unwrap() == 200 }).await);
+}
+
 // ---- 11. Work whose caller gave up is not applied later ----------------------
 
 /// A server whose database is behind a proxy the test can cut.
