@@ -245,6 +245,9 @@ pub enum ErrorCode {
     TokenInvalid,
     /// The bet is not a whole multiple of the bet step (`details.betStep`).
     BetStepMismatch,
+    /// Too many requests from this address or player in the rate window;
+    /// `details.retryAfterMs` says when to come back.
+    RateLimited,
     /// The player spun less than the minimum interval ago; `details.retryAfterMs` says when the next spin is allowed.
     SpinTooSoon,
     /// The player's previous spins are still being played (`players.spins_in_flight_max`).
@@ -317,6 +320,7 @@ impl ErrorCode {
             ErrorCode::TokenMissing => "token_missing",
             ErrorCode::TokenInvalid => "token_invalid",
             ErrorCode::BetStepMismatch => "bet_step_mismatch",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::SpinTooSoon => "spin_too_soon",
             ErrorCode::SpinInProgress => "spin_in_progress",
             ErrorCode::SelfExcluded => "self_excluded",
@@ -385,6 +389,7 @@ mod tests {
             ErrorCode::TokenMissing,
             ErrorCode::TokenInvalid,
             ErrorCode::BetStepMismatch,
+            ErrorCode::RateLimited,
             ErrorCode::SpinTooSoon,
             ErrorCode::SpinInProgress,
             ErrorCode::SelfExcluded,

@@ -54,6 +54,8 @@ request_timeout_ms = 10000
 shutdown_grace_ms = 20000
 public_cache_ms = 1000
 in_flight_max = 512
+rate_window_s = 10
+ip_requests_per_window = 600
 
 [database]
 url = "postgres://postgres@127.0.0.1:5432/cekpot"
@@ -107,6 +109,7 @@ bet_step_micros = 10000
 spin_interval_ms = 2500
 
 [players]
+requests_per_window = 100
 demo_credit_micros = 1000000000
 demo_deposits = false
 deposit_max_micros = 1000000000
@@ -183,6 +186,16 @@ pub struct HttpSettings {
     /// past it a request is answered `503 service_unavailable` at once
     /// rather than queued behind the others.
     pub in_flight_max: usize,
+    /// The window request rates are counted in.
+    pub rate_window_s: u64,
+    /// Requests one client address may send per window (all but the
+    /// probes and `/metrics`); more get `429 rate_limited`.
+    pub ip_requests_per_window: u32,
+    /// Behind a proxy: the header whose last address is the client's (what
+    /// the nearest proxy wrote, e.g. `x-forwarded-for`). Unset: the
+    /// connection's peer address. Set it only when a proxy always writes it.
+    #[serde(default)]
+    pub client_ip_header: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -561,6 +574,9 @@ pub struct SlotSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlayerSettings {
+    /// Requests one player may send per `http.rate_window_s` to the player
+    /// API; more get `429 rate_limited`.
+    pub requests_per_window: u32,
     /// Demo credits a new player's wallet receives from the house; 0 gives none.
     pub demo_credit_micros: i64,
     /// `POST /api/wallet/deposit` credits demo money (no payment provider):

@@ -12,6 +12,7 @@ pub mod game;
 pub mod http;
 pub mod metrics;
 pub mod nonces;
+pub mod rates;
 pub mod recent;
 pub mod reconciliation;
 pub mod startup;

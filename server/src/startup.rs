@@ -123,6 +123,12 @@ impl Application {
         let game = Game::load(&settings.slot, currency)?;
         settings.service.check(&game.slot.game_id).map_err(anyhow::Error::msg)?;
         let volumes = crate::volumes::Volumes::new(redis.clone());
+        let rates = crate::rates::Rates::new(
+            redis.clone(),
+            Duration::from_secs(settings.http.rate_window_s),
+            settings.http.ip_requests_per_window,
+            settings.players.requests_per_window,
+        );
         let spins = Spins::start(
             db.clone(),
             engine.accounts().clone(),
@@ -137,6 +143,7 @@ impl Application {
             spins,
             nonces,
             volumes,
+            rates,
             tokens,
             jackpot_lists: Arc::new(http::jackpots::Lists::new(public_cache)),
             readiness: Arc::new(http::health::Readiness::new(public_cache)),
@@ -182,8 +189,8 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of file descriptors, say: wait, do not spin.
                         tracing::warn!(%error, "accepting a connection failed");
@@ -192,7 +199,12 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(router.clone());
+                // Handlers see the peer's address (`ConnectInfo`), as with axum::serve.
+                let service = tower::util::MapRequest::new(router.clone(), move |mut request: axum::http::Request<_>| {
+                    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                    request
+                });
+                let service = TowerToHyperService::new(service);
                 let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {

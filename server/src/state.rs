@@ -23,6 +23,8 @@ pub struct AppState {
     pub nonces: Nonces,
     /// Each service key's bets of the day (Redis, or this process).
     pub volumes: crate::volumes::Volumes,
+    /// Request rates per client address and per player.
+    pub rates: crate::rates::Rates,
     /// Players' session tokens.
     pub tokens: Tokens,
     /// The jackpot lists players read, at most once per `http.public_cache_ms`.

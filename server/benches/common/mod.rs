@@ -64,6 +64,9 @@ pub fn start_server(
         .env("CEKPOT_DATABASE__MAX_CONNECTIONS", "32")
         .env("CEKPOT_AUTH__JWT_SECRET", "a-bench-jwt-secret-of-at-least-32-bytes")
         .env("CEKPOT_DEPLOYMENT__SINGLE_INSTANCE", "true")
+        // Every bench client is 127.0.0.1 and sends as fast as it can.
+        .env("CEKPOT_HTTP__IP_REQUESTS_PER_WINDOW", "4000000000")
+        .env("CEKPOT_PLAYERS__REQUESTS_PER_WINDOW", "4000000000")
         .env("CEKPOT_HTTP__METRICS_TOKEN", METRICS_TOKEN)
         // It connects as the run's superuser, which production refuses.
         .env("CEKPOT_DEPLOYMENT__ENVIRONMENT", "development")

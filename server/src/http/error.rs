@@ -70,7 +70,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::BetStepMismatch | ErrorCode::InvalidLimit | ErrorCode::InvalidClientSeed => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        ErrorCode::SpinTooSoon | ErrorCode::SpinInProgress => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::SpinTooSoon | ErrorCode::SpinInProgress | ErrorCode::RateLimited => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         ErrorCode::SelfExcluded | ErrorCode::LossLimitReached | ErrorCode::DepositLimitReached => {
             StatusCode::FORBIDDEN
         }
@@ -117,6 +119,16 @@ impl ApiError {
     /// attempted, retry after `Retry-After`.
     pub fn overloaded(message: String) -> ApiError {
         ApiError { code: ErrorCode::ServiceUnavailable, message, details: None, cause: None }
+    }
+
+    /// `429 rate_limited`, with when to come back.
+    pub fn rate_limited(what: &str, limited: crate::rates::Limited) -> ApiError {
+        let retry_after_ms = limited.retry_after.as_millis().max(1) as u64;
+        ApiError::new(
+            ErrorCode::RateLimited,
+            format!("too many requests from this {what}; retry in a moment"),
+        )
+        .with_details(serde_json::json!({ "retryAfterMs": retry_after_ms }))
     }
 
     pub fn code(&self) -> ErrorCode {

@@ -41,19 +41,25 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(player::router())
         .fallback(api_not_found);
-    let mut routes = Router::new();
+    // What players and browsers reach, limited per client address. The
+    // signed service API is not: a provider's server is one address with
+    // all its players' traffic, scoped and limited per key instead.
+    let mut public = Router::new();
     if state.settings.dev.sign_in_page {
-        routes = routes.merge(dev::router());
+        public = public.merge(dev::router());
     }
-    let routes = routes
+    let public = public
+        .nest("/api", api)
+        .merge(pages::router(&state))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limit_address));
+    let routes = Router::new()
         .merge(
             // The jackpot service API: signed requests only.
             service::router()
                 .merge(admin::router())
                 .route_layer(axum::middleware::from_fn_with_state(state.clone(), signed::verify)),
         )
-        .nest("/api", api)
-        .merge(pages::router(&state))
+        .merge(public)
         .layer({
             // At most `in_flight_max` requests served at once, across every
             // route; one more is answered 503 at once (with `Retry-After`),
@@ -68,12 +74,31 @@ pub fn router(state: AppState) -> Router {
                 .load_shed()
                 .layer(tower::limit::GlobalConcurrencyLimitLayer::new(in_flight_max))
         })
-        // The probes and /metrics stay outside the limit: an instance at
+        // The probes and /metrics stay outside the limits: an instance at
         // its limit is busy, not dead.
         .merge(health::router())
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
     with_middleware(routes, &state.settings.http)
+}
+
+/// Refuses a client address past `http.ip_requests_per_window`.
+async fn limit_address(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let header = state.settings.http.client_ip_header.as_deref();
+    if let Some(address) = crate::rates::client_address(request.headers(), header, peer) {
+        if let Err(limited) = state.rates.check(crate::rates::Scope::Address, &address.to_string()).await {
+            return ApiError::rate_limited("address", limited).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// The middleware stack, outermost first. Public so tests can put their own

@@ -67,11 +67,16 @@ impl FromRequestParts<AppState> for PlayerId {
                 "the token is malformed, not ours, or expired: renew it (POST /api/auth/refresh) or sign in again",
             )
         })?;
-        claims
+        let player: i64 = claims
             .sub
             .parse()
-            .map(PlayerId)
-            .map_err(|_| ApiError::new(ErrorCode::TokenInvalid, "the token names no player"))
+            .map_err(|_| ApiError::new(ErrorCode::TokenInvalid, "the token names no player"))?;
+        state
+            .rates
+            .check(crate::rates::Scope::Player, &player.to_string())
+            .await
+            .map_err(|limited| ApiError::rate_limited("player", limited))?;
+        Ok(PlayerId(player))
     }
 }
 

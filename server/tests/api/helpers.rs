@@ -117,6 +117,10 @@ pub fn test_settings() -> Settings {
     settings.deployment.environment = server::config::Environment::Development;
     settings.auth.jwt_secret = Some(TEST_JWT_SECRET.to_owned().into());
     settings.deployment.single_instance = true;
+    // Every test client is 127.0.0.1, and some send thousands of requests;
+    // the rate tests set their own limits.
+    settings.http.ip_requests_per_window = 1_000_000;
+    settings.players.requests_per_window = 1_000_000;
     settings.http.metrics_token = Some(TEST_METRICS_TOKEN.to_owned().into());
     settings.service.keys = TEST_KEYS
         .iter()

@@ -937,6 +937,78 @@ async fn past_its_in_flight_limit_the_server_sheds_load_at_once_and_probes_still
     assert!(crate::helpers::eventually(5, || async { read("cekpot-mega").await.unwrap() == 200 }).await);
 }
 
+/// The index of the current `seconds`-long window (what the Redis counters are keyed by).
+fn window_index(seconds: u64) -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / seconds
+}
+
+/// `count` requests to `path` as client `address` through the apps in turn:
+/// how many were served, and the 429s' codes.
+async fn requests_as(apps: &[&TestApp], path: &str, address: &str, count: usize) -> (usize, Vec<Value>) {
+    let (mut served, mut refused) = (0, Vec::new());
+    for n in 0..count {
+        let app = apps[n % apps.len()];
+        let response = app.client.get(app.url(path)).header("x-real-ip", address).send().await.unwrap();
+        match response.status().as_u16() {
+            200 => served += 1,
+            429 => {
+                assert!(response.headers().contains_key("retry-after"));
+                refused.push(response.json::<Value>().await.unwrap()["code"].clone());
+            }
+            other => panic!("{path}: {other}"),
+        }
+    }
+    (served, refused)
+}
+
+fn rate_limited(settings: &mut server::config::Settings) {
+    (settings.http.rate_window_s, settings.http.ip_requests_per_window) = (60, 5);
+    settings.http.client_ip_header = Some("x-real-ip".into());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn one_address_past_its_rate_is_refused_and_others_are_not(pool: PgPool) {
+    let app = app_with(&pool, rate_limited).await;
+    let (served, refused) = requests_as(&[&app], "/api/jackpots", "203.0.113.7", 12).await;
+    assert_eq!(served, 5, "the address's five per window");
+    assert!(refused.iter().all(|code| code == "rate_limited"), "{refused:?}");
+    assert_eq!(requests_as(&[&app], "/api/jackpots", "203.0.113.8", 1).await.0, 1, "another address");
+    assert_eq!(requests_as(&[&app], "/healthz", "203.0.113.7", 10).await.0, 10, "probes are not limited");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_address_rate_holds_across_instances_sharing_redis(pool: PgPool) {
+    let shared = |s: &mut server::config::Settings| {
+        rate_limited(s);
+        s.redis.url = Some(crate::helpers::redis_url().into());
+    };
+    let (a, b) = (app_with(&pool, shared).await, app_with(&pool, shared).await);
+    // An address of its own, so other runs sharing this Redis do not count.
+    let address = format!("2001:db8::{:x}", uuid::Uuid::new_v4().as_u128() as u16);
+    let before = window_index(60);
+    let (served, refused) = requests_as(&[&a, &b], "/api/jackpots", &address, 20).await;
+    if window_index(60) == before {
+        assert_eq!(served, 5, "five per window across both instances");
+    } else {
+        assert!(served <= 10, "at most five in each of the two windows: {served}");
+    }
+    assert!(refused.iter().all(|code| code == "rate_limited"), "{refused:?}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn one_player_past_its_rate_is_refused_and_others_are_not(pool: PgPool) {
+    let app = app_with(&pool, |s| (s.http.rate_window_s, s.players.requests_per_window) = (60, 3)).await;
+    let (busy, other) = (sign_in(&app, 4140).await, sign_in(&app, 4141).await);
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let (status, body) = get(&app, &busy, "/api/wallet").await;
+        statuses.push((status, body["code"].as_str().map(str::to_owned)));
+    }
+    assert_eq!(statuses.iter().filter(|(status, _)| *status == 200).count(), 3, "{statuses:?}");
+    assert!(statuses.iter().all(|s| s.0 == 200 || (s.0 == 429 && s.1.as_deref() == Some("rate_limited"))));
+    assert_eq!(get(&app, &other, "/api/wallet").await.0, 200, "another player is served");
+}
+
 // ---- 11. Work whose caller gave up is not applied later ----------------------
 
 /// A server whose database is behind a proxy the test can cut.
