@@ -123,3 +123,37 @@ test('opened outside Telegram, the slot says how to play', async ({ page }) => {
   await expect(page.getByRole('button', { name: 'Spin' })).toBeDisabled();
   await page.screenshot({ path: 'screenshots/slot-outside-telegram.png', fullPage: true });
 });
+
+test('a spin whose answer was lost is sent again with its key, and played once', async ({ page }) => {
+  await asTelegramWebView(page);
+  const launch = await launchUrl(page, 'id=700002&first_name=Kamran&language_code=az');
+  const keys: string[] = [];
+  let lost: any = null;
+  await page.route('**/api/spin', async (route) => {
+    keys.push(route.request().headers()['idempotency-key']);
+    if (keys.length === 1) {
+      // The spin reaches the server and is played, but its answer is lost
+      // on the way back (a dropped mobile connection).
+      lost = await (await route.fetch()).json();
+      await route.abort('connectionreset');
+    } else {
+      await route.continue();
+    }
+  });
+  await page.goto(launch);
+  await page.getByRole('link', { name: 'Play the slot' }).click();
+  await expect(page.locator('.slot__balance')).toHaveText('CHIPS 1,000.00');
+  const answered = page.waitForResponse((r) => r.url().endsWith('/api/spin') && r.status() === 200);
+  await page.getByRole('button', { name: 'Spin' }).click();
+  const receipt = await (await answered).json();
+  // Sent again after a second, with the same key: the server answers the
+  // spin it played, and the wallet moved once.
+  expect(keys).toHaveLength(2);
+  expect(keys[1]).toBe(keys[0]);
+  expect(receipt.spinId).toBe(lost.spinId);
+  expect(micros(receipt.balance)).toBe(1_000_000_000 + micros(receipt.net));
+  await expect(page.locator('.slot__outcome')).toHaveAttribute('data-win', String(receipt.isWin));
+  expect(micros(await page.locator('.slot__balance').innerText())).toBe(
+    Math.floor(micros(receipt.balance) / 10_000) * 10_000,
+  );
+});
