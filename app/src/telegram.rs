@@ -21,7 +21,7 @@ fn web_app() -> Option<JsValue> {
 
 /// A Telegram client shows this page: its web view, or a frame (which the CSP
 /// allows only to Telegram's web clients).
-pub fn launched_by_telegram() -> bool {
+fn launched_by_telegram() -> bool {
     let window = leptos::prelude::window();
     let proxy = get(&window.clone().into(), "TelegramWebviewProxy").is_some();
     let framed = match window.top() {

@@ -182,14 +182,15 @@ pub struct HttpSettings {
     /// The lobby, `GET /api/jackpots` and `/readyz` read the database at
     /// most once per this period ([`crate::recent`]); 0 reads per request.
     pub public_cache_ms: u64,
-    /// Requests being served at once (all but the probes and `/metrics`);
+    /// Requests being served at once (all routes but the probes and `/metrics`);
     /// past it a request is answered `503 service_unavailable` at once
     /// rather than queued behind the others.
     pub in_flight_max: usize,
     /// The window request rates are counted in.
     pub rate_window_s: u64,
-    /// Requests one client address may send per window (all but the
-    /// probes and `/metrics`); more get `429 rate_limited`.
+    /// Requests one client address may send per window to `/api`, the pages
+    /// and `/dev` (not the signed service API, which is limited per key, nor
+    /// the probes); more get `429 rate_limited`.
     pub ip_requests_per_window: u32,
     /// Behind a proxy: the header whose last address is the client's (what
     /// the nearest proxy wrote, e.g. `x-forwarded-for`). Unset: the

@@ -11,6 +11,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::cache::Redis;
@@ -78,10 +79,9 @@ impl Rates {
         if limiter.len() > 100_000 {
             limiter.retain_recent();
         }
-        limiter.check_key(&id.to_owned()).map_err(|not_until| Limited {
-            retry_after: not_until
-                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default())),
-        })
+        limiter
+            .check_key(&id.to_owned())
+            .map_err(|not_until| Limited { retry_after: not_until.wait_time_from(limiter.clock().now()) })
     }
 
     /// This window's count for the key, and the time left in the window.

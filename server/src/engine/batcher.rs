@@ -53,25 +53,21 @@ struct Caller<O> {
     _hold: Option<Hold>,
 }
 
-/// Why a queued request was not written.
-#[derive(Clone, Copy)]
-enum Dropped {
-    CallerGone,
-    Deadline,
-}
-
 impl<O> Caller<O> {
-    /// Whether the request is still worth writing: its caller waits and it
-    /// has not waited past `deadline` (then the caller is told so).
-    fn still_wanted(self, deadline: std::time::Duration) -> Result<Caller<O>, Dropped> {
-        if self.reply.is_closed() {
-            Err(Dropped::CallerGone)
+    /// The caller, if the request is still worth writing: its caller waits
+    /// and it has not waited past `deadline` (then the caller is told so).
+    /// A request dropped here is counted in `dropped_metric` by reason.
+    fn still_wanted(self, deadline: std::time::Duration, dropped_metric: &'static str) -> Option<Caller<O>> {
+        let reason = if self.reply.is_closed() {
+            "caller_gone"
         } else if self.queued_at.elapsed() > deadline {
             let _ = self.reply.send(Err(EngineFailure::Expired));
-            Err(Dropped::Deadline)
+            "deadline"
         } else {
-            Ok(self)
-        }
+            return Some(self);
+        };
+        metrics::counter!(dropped_metric, "reason" => reason).increment(1);
+        None
     }
 
     fn answer(self, result: Result<O, EngineFailure>) {
@@ -186,25 +182,12 @@ fn still_wanted<W: Write>(
     batch: Vec<Queued<W>>,
     deadline: std::time::Duration,
 ) -> (Vec<W::Request>, Vec<Caller<W::Outcome>>) {
-    let (mut requests, mut callers) = (Vec::with_capacity(batch.len()), Vec::with_capacity(batch.len()));
-    for Queued { request, caller } in batch {
-        match caller.still_wanted(deadline) {
-            Ok(caller) => {
-                requests.push(request);
-                callers.push(caller);
-            }
-            Err(reason) => count_dropped::<W>(reason),
-        }
-    }
-    (requests, callers)
-}
-
-fn count_dropped<W: Write>(reason: Dropped) {
-    let reason = match reason {
-        Dropped::CallerGone => "caller_gone",
-        Dropped::Deadline => "deadline",
-    };
-    metrics::counter!(W::DROPPED_METRIC, "reason" => reason).increment(1);
+    batch
+        .into_iter()
+        .filter_map(|Queued { request, caller }| {
+            caller.still_wanted(deadline, W::DROPPED_METRIC).map(|caller| (request, caller))
+        })
+        .unzip()
 }
 
 /// Writes the batch — what of it is still wanted. If that fails as a whole,
@@ -241,13 +224,7 @@ async fn commit<W: Write>(writer: &W, batch: Vec<Queued<W>>, deadline: std::time
     let mut left = requests.into_iter().zip(callers);
     while let Some((request, caller)) = left.next() {
         // The retries take time: a caller that stopped waiting meanwhile is dropped.
-        let caller = match caller.still_wanted(deadline) {
-            Ok(caller) => caller,
-            Err(reason) => {
-                count_dropped::<W>(reason);
-                continue;
-            }
-        };
+        let Some(caller) = caller.still_wanted(deadline, W::DROPPED_METRIC) else { continue };
         match writer.write(std::slice::from_ref(&request)).await {
             Ok(mut outcomes) => caller.answer(Ok(outcomes.pop().expect("one outcome per request"))),
             Err(error) => {

@@ -115,12 +115,6 @@ impl ApiError {
         }
     }
 
-    /// `503 service_unavailable` for a server at its own limit: nothing was
-    /// attempted, retry after `Retry-After`.
-    pub fn overloaded(message: String) -> ApiError {
-        ApiError { code: ErrorCode::ServiceUnavailable, message, details: None, cause: None }
-    }
-
     /// `429 rate_limited`, with when to come back.
     pub fn rate_limited(what: &str, limited: crate::rates::Limited) -> ApiError {
         let retry_after_ms = limited.retry_after.as_millis().max(1) as u64;

@@ -67,7 +67,7 @@ pub fn router(state: AppState) -> Router {
             let in_flight_max = state.settings.http.in_flight_max.max(1);
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(move |_: BoxError| async move {
-                    ApiError::overloaded(format!(
+                    ApiError::new(ErrorCode::ServiceUnavailable, format!(
                         "the server is serving its limit of {in_flight_max} requests at once; retry in a moment"
                     ))
                 }))
