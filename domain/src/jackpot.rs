@@ -7,6 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::{Amount, Rate};
 
+/// The largest single bet any jackpot takes, 1,000,000.00: with
+/// [`BATCH_BETS_MAX`] it bounds what one batch adds to a cycle's meters.
+pub const BET_MAX: Amount = Amount::from_micros(1_000_000 * crate::money::MICROS_PER_UNIT);
+
+/// The most bets one batch may write. A batch counts its bets in 64 bits
+/// before adding them to the cycles' 128-bit meters ([`crate::money::Total`]),
+/// and this many of the largest bet still fit.
+pub const BATCH_BETS_MAX: usize = 100_000;
+const _: () = assert!((BATCH_BETS_MAX as i64).checked_mul(BET_MAX.micros()).is_some());
+
 /// `as_str` and `FromStr` (failing with [`UnknownWord`]) for an enum whose
 /// variants are stored and sent as the given words.
 macro_rules! words {

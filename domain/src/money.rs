@@ -66,47 +66,62 @@ impl Amount {
     /// Renders with exactly `decimals` places, truncating toward zero (for display
     /// only — stored values keep all six places).
     pub fn display_with(self, decimals: u32) -> String {
-        let decimals = decimals.min(SCALE);
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        let units = abs / MICROS_PER_UNIT.unsigned_abs();
-        let frac = abs % MICROS_PER_UNIT.unsigned_abs();
-        if decimals == 0 {
-            return format!("{sign}{units}");
-        }
-        let shown = frac / 10u64.pow(SCALE - decimals);
-        format!("{sign}{units}.{shown:0width$}", width = decimals as usize)
+        decimal(i128::from(self.0), decimals)
     }
 
     /// As [`Amount::display_with`], with the whole units grouped in threes by
     /// commas for reading (`10,000.00`).
     pub fn display_grouped(self, decimals: u32) -> String {
-        let plain = self.display_with(decimals);
-        let (sign, unsigned) = plain.strip_prefix('-').map_or(("", plain.as_str()), |rest| ("-", rest));
-        let (int, frac) = unsigned.split_once('.').map_or((unsigned, None), |(i, f)| (i, Some(f)));
-        let mut grouped = String::with_capacity(plain.len() + int.len() / 3);
-        for (index, digit) in int.chars().enumerate() {
-            if index > 0 && (int.len() - index) % 3 == 0 {
-                grouped.push(',');
-            }
-            grouped.push(digit);
-        }
-        match frac {
-            Some(frac) => format!("{sign}{grouped}.{frac}"),
-            None => format!("{sign}{grouped}"),
-        }
+        grouped(&self.display_with(decimals))
     }
+}
+
+/// `micros` with exactly `decimals` places, truncated toward zero.
+fn decimal(micros: i128, decimals: u32) -> String {
+    let decimals = decimals.min(SCALE);
+    let sign = if micros < 0 { "-" } else { "" };
+    let abs = micros.unsigned_abs();
+    let per_unit = MICROS_PER_UNIT.unsigned_abs() as u128;
+    let (units, frac) = (abs / per_unit, abs % per_unit);
+    if decimals == 0 {
+        return format!("{sign}{units}");
+    }
+    let shown = frac / 10u128.pow(SCALE - decimals);
+    format!("{sign}{units}.{shown:0width$}", width = decimals as usize)
+}
+
+/// A plain decimal with its whole units grouped in threes by commas.
+fn grouped(plain: &str) -> String {
+    let (sign, unsigned) = plain.strip_prefix('-').map_or(("", plain), |rest| ("-", rest));
+    let (int, frac) = unsigned.split_once('.').map_or((unsigned, None), |(i, f)| (i, Some(f)));
+    let mut grouped = String::with_capacity(plain.len() + int.len() / 3);
+    for (index, digit) in int.chars().enumerate() {
+        if index > 0 && (int.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    match frac {
+        Some(frac) => format!("{sign}{grouped}.{frac}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// The canonical form of `micros`: all six decimals with trailing zeros
+/// dropped, but at least two (`2.50`, `0.0125`, `1000.00`).
+fn canonical(micros: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let full = decimal(micros, SCALE);
+    let (int, frac) = full.split_once('.').unwrap_or((&full, ""));
+    let trimmed = frac.trim_end_matches('0');
+    let frac = if trimmed.len() < 2 { &frac[..2] } else { trimmed };
+    write!(f, "{int}.{frac}")
 }
 
 /// The canonical form: all six decimals with trailing zeros dropped, but at
 /// least two (`2.50`, `0.0125`, `1000.00`).
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let full = self.display_with(SCALE);
-        let (int, frac) = full.split_once('.').unwrap_or((&full, ""));
-        let trimmed = frac.trim_end_matches('0');
-        let frac = if trimmed.len() < 2 { &frac[..2] } else { trimmed };
-        write!(f, "{int}.{frac}")
+        canonical(i128::from(self.0), f)
     }
 }
 
@@ -158,6 +173,43 @@ impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A meter: what many amounts add up to over a jackpot's life (its bets,
+/// contributions, wins), in micro-units of its currency. Every single
+/// amount fits an [`Amount`]; their sum may not, so a meter is 128 bits wide
+/// — about 1.7 × 10³² units, more than any casino takes — and PostgreSQL keeps
+/// it as `numeric(38,0)`. It is displayed and serialized as an [`Amount`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Total(i128);
+
+impl Total {
+    pub const fn from_micros(micros: i128) -> Self {
+        Total(micros)
+    }
+
+    pub const fn micros(self) -> i128 {
+        self.0
+    }
+}
+
+impl From<Amount> for Total {
+    fn from(amount: Amount) -> Self {
+        Total(i128::from(amount.0))
+    }
+}
+
+/// As [`Amount`]'s canonical form.
+impl fmt::Display for Total {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        canonical(self.0, f)
+    }
+}
+
+impl Serialize for Total {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -397,11 +449,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_total_goes_on_past_the_64_bit_range_exactly() {
+        let past = Total::from_micros(i128::from(i64::MAX) + 2_000_000);
+        assert_eq!(past.to_string(), "9223372036856.775807");
+        assert_eq!(serde_json::to_value(past).unwrap(), serde_json::json!("9223372036856.775807"));
+        let largest = Total::from_micros(i128::MAX);
+        assert_eq!(largest.to_string(), "170141183460469231731687303715884.105727");
+        assert_eq!(Total::from_micros(-1_500_000).to_string(), "-1.50");
+    }
+
     proptest! {
         #[test]
         fn display_then_parse_is_identity(micros in any::<i64>().prop_filter("i64::MIN has no positive twin", |m| *m != i64::MIN)) {
             let amount = Amount::from_micros(micros);
             prop_assert_eq!(amount.to_string().parse::<Amount>(), Ok(amount));
+        }
+
+        #[test]
+        fn a_total_reads_as_the_amount_it_counts(micros in any::<i64>()) {
+            let amount = Amount::from_micros(micros);
+            prop_assert_eq!(Total::from(amount).to_string(), amount.to_string());
         }
 
         #[test]

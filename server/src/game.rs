@@ -56,6 +56,11 @@ impl Game {
                 && settings.max_bet_micros % settings.bet_step_micros == 0,
             "slot.min_bet_micros and max_bet_micros must be positive multiples of bet_step_micros, min ≤ max"
         );
+        anyhow::ensure!(
+            settings.max_bet_micros <= domain::jackpot::BET_MAX.micros(),
+            "slot.max_bet_micros is above {}, the largest bet a jackpot takes",
+            domain::jackpot::BET_MAX
+        );
         // The largest win must fit the ledger's 64-bit amounts.
         let top_multiplier: i64 =
             slot.symbols.iter().map(|s| i64::from(s.pays[2])).max().unwrap_or(0) * lines;

@@ -105,6 +105,12 @@ impl Application {
             crate::config::INIT_DATA_MAX_AGE_S_MAX
         );
         anyhow::ensure!(
+            (1..=domain::jackpot::BATCH_BETS_MAX).contains(&settings.engine.batch_size_max),
+            "engine.batch_size_max is {}; a batch writes 1 to {} contributions",
+            settings.engine.batch_size_max,
+            domain::jackpot::BATCH_BETS_MAX
+        );
+        anyhow::ensure!(
             (1..=settings.http.request_timeout_ms).contains(&settings.engine.queue_deadline_ms),
             "engine.queue_deadline_ms is {}; it must be 1 to http.request_timeout_ms ({}), so a caller is told \
              its request was not applied before its own time-out",

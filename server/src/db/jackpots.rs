@@ -1,11 +1,11 @@
 //! Jackpot configuration, running cycles and the games that feed them.
 
-use app::api::JackpotSummary;
-use domain::jackpot::{Progress, Rules, Status, Tier, TriggerMode};
+use domain::jackpot::{Rules, Status, Tier, TriggerMode};
 use domain::money::{Amount, Currency, Rate};
 use sqlx::{PgConnection, PgPool};
 
 use super::params::Params;
+use super::Meter;
 
 /// A jackpot's configuration, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -455,12 +455,25 @@ struct SummaryRow {
     cycle_number: i64,
 }
 
+/// An active jackpot and its running cycle, as the lobby lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub id: String,
+    pub name: String,
+    pub tier: Tier,
+    pub currency: Currency,
+    pub seed: Amount,
+    pub max_value: Amount,
+    pub value: Amount,
+    pub cycle: i64,
+}
+
 /// Active jackpots with their running cycle, biggest tier first.
 pub async fn list_summaries(
     pool: &PgPool,
     tier: Option<Tier>,
     limit: i64,
-) -> Result<Vec<JackpotSummary>, sqlx::Error> {
+) -> Result<Vec<Summary>, sqlx::Error> {
     let rows: Vec<SummaryRow> = sqlx::query_as(
         "select j.id, j.name, j.tier, j.currency, c.seed_micros, c.max_value_micros,
                 c.value_micros, c.cycle_number
@@ -478,20 +491,15 @@ pub async fn list_summaries(
 }
 
 impl SummaryRow {
-    fn into_summary(self) -> Result<JackpotSummary, sqlx::Error> {
-        let tier = self.tier.parse::<Tier>().map_err(|e| decode_error(&self.id, "tier", e))?;
-        let currency = self.currency.parse().map_err(|e| decode_error(&self.id, "currency", e))?;
-        let value = Amount::from_micros(self.value_micros);
-        let max_value = Amount::from_micros(self.max_value_micros);
-        Ok(JackpotSummary {
-            progress_bp: Progress::of(value, max_value),
+    fn into_summary(self) -> Result<Summary, sqlx::Error> {
+        Ok(Summary {
+            tier: self.tier.parse().map_err(|e| decode_error(&self.id, "tier", e))?,
+            currency: self.currency.parse().map_err(|e| decode_error(&self.id, "currency", e))?,
             id: self.id,
             name: self.name,
-            tier,
-            currency,
-            value,
             seed: Amount::from_micros(self.seed_micros),
-            max_value,
+            max_value: Amount::from_micros(self.max_value_micros),
+            value: Amount::from_micros(self.value_micros),
             cycle: self.cycle_number,
         })
     }
@@ -561,10 +569,10 @@ pub struct DetailRow {
     pub value_micros: i64,
     pub commitment: Option<String>,
     pub bets_count: i64,
-    pub bets_micros: i64,
-    pub contributions_micros: i64,
+    pub bets_micros: Meter,
+    pub contributions_micros: Meter,
     pub hits: i64,
-    pub won_micros: i64,
+    pub won_micros: Meter,
 }
 
 /// All jackpots (`id` = None) or one, with meters summed over every cycle. The
@@ -583,11 +591,11 @@ pub async fn details(
            join jackpot_cycles c on c.jackpot_id = j.id and c.closed_at is null
           cross join lateral (
                 select coalesce(sum(bets_count), 0)::bigint as bets_count,
-                       coalesce(sum(bets_micros), 0)::bigint as bets_micros,
-                       coalesce(sum(contributions_micros), 0)::bigint as contributions_micros
+                       coalesce(sum(bets_micros), 0)::text as bets_micros,
+                       coalesce(sum(contributions_micros), 0)::text as contributions_micros
                   from jackpot_cycles where jackpot_id = j.id) m
           cross join lateral (
-                select count(*)::bigint as hits, coalesce(sum(awarded_amount_micros), 0)::bigint as won_micros
+                select count(*)::bigint as hits, coalesce(sum(awarded_amount_micros), 0)::text as won_micros
                   from jackpot_awards where jackpot_id = j.id and status = 'paid') a
           where ($1::text is null or j.id = $1)
           order by case j.tier when 'mega' then 0 when 'shared' then 1 else 2 end, j.name, j.id

@@ -15,13 +15,39 @@ pub mod spins;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use domain::money::Total;
 use secrecy::ExposeSecret;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgTypeInfo, PgValueRef};
+use sqlx::{PgPool, Postgres};
 
 use crate::config::DatabaseSettings;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A meter ([`Total`]) read from a `numeric(38,0)` expression selected as
+/// `::text`: sqlx decodes `numeric` only through a decimal crate, and the
+/// meters are whole micro-units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meter(Total);
+
+impl sqlx::Type<Postgres> for Meter {
+    fn type_info() -> PgTypeInfo {
+        <String as sqlx::Type<Postgres>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for Meter {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<Postgres>>::decode(value)?;
+        Ok(Meter(Total::from_micros(text.parse()?)))
+    }
+}
+
+impl From<Meter> for Total {
+    fn from(meter: Meter) -> Total {
+        meter.0
+    }
+}
 
 /// How long start-up waits for PostgreSQL before giving up.
 const STARTUP_WAIT: Duration = Duration::from_secs(60);

@@ -354,17 +354,18 @@ impl Writer {
         }
     }
 
-    /// The batch in a transaction that locks its jackpots, run again (up to
-    /// three times in all) when the database aborted it for a deadlock or
-    /// serialization failure, and once more with the stored keys looked up
-    /// when a key turned out to be stored already (a client's retry).
+    /// The batch in a transaction that locks its jackpots ([`Retries`]),
+    /// run once more with the stored keys looked up when a key turned out to
+    /// be stored already (a client's retry). Under the lock, keys are read
+    /// before the write and every pool is as read: no other abort is one to
+    /// run again.
     async fn locked(
         &self,
         batch_id: i64,
         requests: &[ContributionRequest],
         mut keys: KeyCheck,
     ) -> Result<BatchDone, sqlx::Error> {
-        let mut attempt = 1;
+        let mut retries = Retries::new("contribution");
         loop {
             let result = async {
                 let mut tx = self.db.begin().await?;
@@ -378,16 +379,7 @@ impl Writer {
             match result {
                 Ok(done) => return Ok(done),
                 Err(BatchAbort::KeysStored) if keys == KeyCheck::AssumeNew => keys = KeyCheck::LookUp,
-                Err(BatchAbort::KeysStored | BatchAbort::NeedsLock) => {
-                    // Under the lock, keys are read before the write and
-                    // every pool is as read: neither can happen.
-                    return Err(sqlx::Error::Protocol("a locked batch found its reads outdated".into()));
-                }
-                Err(BatchAbort::Storage(error)) if attempt < 3 && crate::db::is_retryable(&error) => {
-                    tracing::warn!(%error, attempt, "contribution transaction aborted; running it again");
-                    attempt += 1;
-                }
-                Err(BatchAbort::Storage(error)) => return Err(error),
+                Err(abort) => retries.again(abort)?,
             }
         }
     }
@@ -404,6 +396,37 @@ impl Writer {
     fn forget(&self) {
         if let Some(known) = &self.known {
             known.jackpots.lock().expect("the jackpot cache is never poisoned").clear();
+        }
+    }
+}
+
+/// The one retry rule of the batch writers, for an abort its writer does not
+/// answer with another footing (a lock, the stored keys looked up): a
+/// deadlock or serialization failure runs the batch again as it was, three
+/// times in all; any other abort is the batch's error.
+pub(super) struct Retries {
+    kind: &'static str,
+    tries: u32,
+}
+
+impl Retries {
+    pub(super) fn new(kind: &'static str) -> Retries {
+        Retries { kind, tries: 1 }
+    }
+
+    /// `Ok` to run the batch again, or its error.
+    pub(super) fn again(&mut self, abort: BatchAbort) -> Result<(), sqlx::Error> {
+        match abort {
+            BatchAbort::Storage(error) if self.tries < 3 && crate::db::is_retryable(&error) => {
+                tracing::warn!(%error, attempt = self.tries, kind = self.kind, "batch transaction aborted; running it again");
+                self.tries += 1;
+                Ok(())
+            }
+            BatchAbort::Storage(error) => Err(error),
+            other => Err(sqlx::Error::Protocol(format!(
+                "a {} batch aborted where it cannot: {other:?}",
+                self.kind
+            ))),
         }
     }
 }

@@ -7,6 +7,7 @@ use domain::money::Amount;
 use sqlx::PgConnection;
 
 use super::cycle::{award_cycle, Books, Winner};
+use super::dedupe::{answer, Dedupe, Repeats, Seen};
 use super::{AwardReceipt, ContributionError, ContributionReceipt, ContributionRequest};
 use crate::audit::{self, Entry};
 use crate::db::awards;
@@ -139,28 +140,22 @@ pub async fn plan_batch<'r>(
     };
 
     let mut results: Vec<Option<Outcome>> = vec![None; requests.len()];
-    let mut first_with_key: HashMap<StoredKey, usize> = HashMap::new();
-    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    let mut dedupe = Dedupe::new();
     let mut runs: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, request) in requests.iter().enumerate() {
         let key = request.stored_key();
-        if let Some((hash, receipt)) = stored.get(&key) {
-            results[index] = Some(if *hash == fingerprints[index] {
-                Ok(receipt.clone())
-            } else {
-                Err(ContributionError::IdempotencyKeyReused)
-            });
-            continue;
-        }
-        if let Some(&first) = first_with_key.get(&key) {
-            if fingerprints[first] == fingerprints[index] {
-                repeats.push((index, first));
-            } else {
-                results[index] = Some(Err(ContributionError::IdempotencyKeyReused));
+        match dedupe.see(index, key, &fingerprints[index], stored.get(&key)) {
+            Seen::New => {}
+            Seen::Stored(receipt) => {
+                results[index] = Some(Ok(receipt.clone()));
+                continue;
             }
-            continue;
+            Seen::Reused => {
+                results[index] = Some(Err(ContributionError::IdempotencyKeyReused));
+                continue;
+            }
+            Seen::Repeat => continue,
         }
-        first_with_key.insert(key, index);
         match eligibility(request, locked.get(&request.jackpot_id)) {
             Ok(()) => runs.entry(request.jackpot_id.clone()).or_default().push(index),
             // A refusal read from a cache could be stale: only the locked path refuses.
@@ -206,13 +201,13 @@ pub async fn plan_batch<'r>(
         left.push(LockedJackpot { jackpot, cycle, games });
     }
     left.extend(locked.into_values());
-    Ok(Planned { batch, repeats, jackpots: left })
+    Ok(Planned { batch, repeats: dedupe.into_repeats(), jackpots: left })
 }
 
 /// A batch walked, its outcomes decided and its final write not sent yet.
 pub struct Planned<'r> {
     batch: Batch<'r>,
-    repeats: Vec<(usize, usize)>,
+    repeats: Repeats,
     jackpots: Vec<LockedJackpot>,
 }
 
@@ -256,7 +251,7 @@ impl<'r> Planned<'r> {
         if batch.cycle_updates.is_empty() {
             // No request reached a pool.
             crate::db::ledger::post(conn, extra).await?;
-            return Ok(BatchDone { outcomes: finish(batch.results, repeats), jackpots });
+            return Ok(BatchDone { outcomes: answer(batch.results, repeats), jackpots });
         }
         let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
         let pools = batch.pool_changes();
@@ -275,7 +270,7 @@ impl<'r> Planned<'r> {
         // The awards' records follow the batch's: the statement above locked the
         // chain's head last, and nothing else is locked after it.
         audit::append(conn, &batch.audit).await?;
-        Ok(BatchDone { outcomes: finish(batch.results, repeats), jackpots })
+        Ok(BatchDone { outcomes: answer(batch.results, repeats), jackpots })
     }
 
     /// Writes the batch in two statements (see [`batches::write_rows`]) and
@@ -300,7 +295,7 @@ impl<'r> Planned<'r> {
             // No request reached a pool: one statement posts it all.
             let posting = Posting::of(&transfers);
             batches::write_rows(conn, batch.id, &[], &posting, rider, closing.as_ref()).await??;
-            return Ok((finish(batch.results, repeats), PoolsWrite(None)));
+            return Ok((answer(batch.results, repeats), PoolsWrite(None)));
         }
         let (indexes, rows): (Vec<usize>, Vec<NewContribution>) = batch.pending.drain(..).unzip();
         let (first, second) = Posting::split(&transfers, own);
@@ -321,7 +316,7 @@ impl<'r> Planned<'r> {
             audit: std::mem::take(&mut batch.audit),
             closing,
         };
-        Ok((finish(batch.results, repeats), PoolsWrite(Some(pools))))
+        Ok((answer(batch.results, repeats), PoolsWrite(Some(pools))))
     }
 }
 
@@ -335,13 +330,6 @@ impl PoolsWrite {
         audit::append(conn, &left.audit).await?;
         Ok(())
     }
-}
-
-fn finish(mut results: Vec<Option<Outcome>>, repeats: Vec<(usize, usize)>) -> Vec<Outcome> {
-    for (index, first) in repeats {
-        results[index] = results[first].clone();
-    }
-    results.into_iter().map(|r| r.expect("every request gets an outcome")).collect()
 }
 
 fn eligibility(

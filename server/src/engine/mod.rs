@@ -7,7 +7,9 @@ mod batcher;
 mod configure;
 mod contribute;
 mod cycle;
+mod dedupe;
 mod player;
+mod receipt;
 mod rollback;
 mod spin;
 
@@ -21,9 +23,10 @@ pub use award::{award, AwardError, AwardRequest};
 pub use configure::{ChangeReceipt, ConfigError, JackpotEdit};
 pub use cycle::open_first_cycle;
 pub use player::{
-    deposit, new_seed, next_seed_hash, today as player_today, welcome, DepositRefusal, DepositRequest,
-    Deposited, NewSeed,
+    change_limits, deposit, fairness, limits, rotate_seed, welcome, DepositRefusal, DepositRequest,
+    Deposited, Fairness, LimitsNow,
 };
+pub use receipt::PlayedSpin;
 pub use rollback::RollbackError;
 pub use spin::{SpinOutcome, SpinRefusal, SpinRequest, Spins};
 

@@ -1,18 +1,20 @@
 //! A Mini App player's own transactions besides spins: the welcome of a new
-//! player (their first seed and any demo credit), deposits, and new
-//! provably-fair seeds. The rules they follow are `domain::play`'s; this
-//! module holds the transaction around them.
+//! player (their first seed and any demo credit), deposits, provably-fair
+//! seeds and their rotation, and responsible-gaming limits. The rules they
+//! follow are `domain::play`'s; this module holds the transaction around them
+//! and the audit record each one appends.
 
 use chrono::{DateTime, Utc};
 use domain::money::{Amount, Currency};
-use domain::play::{self, DepositRefused};
+use domain::play::{self, DepositRefused, LimitChange, LimitSchedule, Limits};
 use domain::seeds;
+use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 
 use crate::audit::{self, Action, Actor, Entry};
 use crate::db::ledger::{self, AccountKind, Accounts, Transfer, TransferKind};
 use crate::db::players::{self, Player};
-use crate::db::spins::{self, DayColumns, Seed};
+use crate::db::spins::{self, DayColumns, PlayerState, Seed};
 
 /// Creates the player's first provably-fair seed and, when `demo_credit` is
 /// positive, credits their new wallet from the house (a `demo_credit`
@@ -67,7 +69,7 @@ fn draw_server_seed() -> String {
 /// The hash of the player's next server seed, committed before they pick the
 /// client seed it will be paired with: drawn now if none is. The caller holds
 /// the player's lock.
-pub async fn next_seed_hash(conn: &mut PgConnection, player_id: i64) -> Result<String, sqlx::Error> {
+async fn next_seed_hash(conn: &mut PgConnection, player_id: i64) -> Result<String, sqlx::Error> {
     match spins::next_seed_hash(conn, player_id).await? {
         Some(hash) => Ok(hash),
         None => spins::commit_next_seed(conn, player_id, &draw_server_seed()).await,
@@ -76,7 +78,7 @@ pub async fn next_seed_hash(conn: &mut PgConnection, player_id: i64) -> Result<S
 
 /// A seed started by [`new_seed`], and the commitment to the one after it.
 #[derive(Debug, Clone)]
-pub struct NewSeed {
+pub(super) struct NewSeed {
     pub seed: Seed,
     pub next_server_seed_hash: String,
 }
@@ -86,7 +88,7 @@ pub struct NewSeed {
 /// only for a player who never had one shown) with the client seed given, or
 /// a random one; then commits the one after it. The caller holds the
 /// player's lock and has revealed the seed before, if any.
-pub async fn new_seed(
+pub(super) async fn new_seed(
     conn: &mut PgConnection,
     player_id: i64,
     client_seed: Option<&str>,
@@ -212,6 +214,146 @@ pub async fn deposit(
     audit::append(&mut tx, &[record]).await?;
     tx.commit().await?;
     Ok(Ok(done(id, balance, day.deposits_micros + request.amount.micros())))
+}
+
+/// A player's seed in use, the commitment to the next one, and — after a
+/// rotation — the seed it revealed.
+#[derive(Debug, Clone)]
+pub struct Fairness {
+    pub seed: Seed,
+    pub next_server_seed_hash: String,
+    pub revealed: Option<Seed>,
+}
+
+/// The player's seed in use (started now for a player who has none) and the
+/// commitment to the next; `None`: no such player.
+pub async fn fairness(db: &PgPool, player: i64) -> Result<Option<Fairness>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if spins::lock_player(&mut tx, player).await?.is_none() {
+        return Ok(None);
+    }
+    let seed = match spins::active_seeds(&mut tx, &[player]).await?.pop() {
+        Some(seed) => seed,
+        None => new_seed(&mut tx, player, None).await?.seed,
+    };
+    let next_server_seed_hash = next_seed_hash(&mut tx, player).await?;
+    tx.commit().await?;
+    Ok(Some(Fairness { seed, next_server_seed_hash, revealed: None }))
+}
+
+/// Reveals the player's seed in use and starts the one committed before (see
+/// [`new_seed`]) with `client_seed`, or a random one; audited. Serialised
+/// with the player's spins by their row lock, so no spin straddles the
+/// change. `None`: no such player. The client seed is checked by the caller
+/// (`domain::seeds::check_client_seed`).
+pub async fn rotate_seed(
+    db: &PgPool,
+    player: i64,
+    client_seed: Option<&str>,
+    actor: &Actor,
+) -> Result<Option<Fairness>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if spins::lock_player(&mut tx, player).await?.is_none() {
+        return Ok(None);
+    }
+    let revealed = spins::reveal_seed(&mut tx, player).await?;
+    let NewSeed { seed, next_server_seed_hash } = new_seed(&mut tx, player, client_seed).await?;
+    let detail = json!({
+        "playerId": player,
+        "started": { "seedId": seed.id, "serverSeedHash": seed.server_seed_hash, "clientSeed": seed.client_seed },
+        "revealed": revealed.as_ref().map(|old| json!({
+            "seedId": old.id,
+            "serverSeed": old.server_seed,
+            "serverSeedHash": old.server_seed_hash,
+            "clientSeed": old.client_seed,
+            "spins": old.next_nonce,
+        })),
+        "nextServerSeedHash": next_server_seed_hash,
+    });
+    audit::append(&mut tx, &[Entry::of(actor.clone(), Action::SeedRotated, detail)]).await?;
+    tx.commit().await?;
+    Ok(Some(Fairness { seed, next_server_seed_hash, revealed }))
+}
+
+/// A player's limits as they stand at `now`, and the day's totals they
+/// are checked against.
+#[derive(Debug, Clone)]
+pub struct LimitsNow {
+    pub schedule: LimitSchedule,
+    pub day: play::Day,
+    pub now: DateTime<Utc>,
+}
+
+impl LimitsNow {
+    async fn read(
+        conn: &mut PgConnection,
+        state: PlayerState,
+        now: DateTime<Utc>,
+    ) -> Result<Self, sqlx::Error> {
+        let day = today(conn, state.id, now).await?;
+        Ok(LimitsNow { schedule: state.limits(), day, now })
+    }
+
+    /// As the audit trail keeps it: micro-units, `null` for no limit.
+    fn audit(&self) -> Value {
+        let limits = |l: &Limits| json!({ "dailyLossMicros": l.daily_loss_micros, "dailyDepositMicros": l.daily_deposit_micros });
+        json!({
+            "current": limits(&self.schedule.current),
+            "pending": self.schedule.pending.as_ref().map(|p| json!({ "limits": limits(&p.limits), "from": p.from })),
+            "selfExcludedUntil": self.schedule.excluded_until(self.now),
+            "lostTodayMicros": self.day.lost_micros(),
+            "depositedTodayMicros": self.day.deposits_micros,
+        })
+    }
+}
+
+/// The player's limits now, pending changes that came due applied; `None`:
+/// no such player.
+pub async fn limits(db: &PgPool, player: i64) -> Result<Option<LimitsNow>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let now = spins::now(&mut tx).await?;
+    let Some(settled) = players::settle_limits(&mut tx, player, now).await? else {
+        return Ok(None);
+    };
+    let limits = LimitsNow::read(&mut tx, settled, now).await?;
+    tx.commit().await?;
+    Ok(Some(limits))
+}
+
+/// Applies a checked change of limits ([`LimitSchedule::changed`]: lower
+/// limits and exclusions at once, higher or removed ones after
+/// `cooling_off`); audited with the limits before and after. `None`: no
+/// such player.
+pub async fn change_limits(
+    db: &PgPool,
+    player: i64,
+    change: &LimitChange,
+    cooling_off: chrono::Duration,
+    actor: &Actor,
+) -> Result<Option<LimitsNow>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let now = spins::now(&mut tx).await?;
+    let Some(settled) = players::settle_limits(&mut tx, player, now).await? else {
+        return Ok(None);
+    };
+    let before = LimitsNow::read(&mut tx, settled.clone(), now).await?;
+    let schedule = settled.limits().changed(change, now, cooling_off);
+    let stored = players::store_limits(&mut tx, player, &schedule).await?;
+    let after = LimitsNow::read(&mut tx, stored, now).await?;
+    let asked = |l: Option<Option<Amount>>| l.map(|l| l.map(Amount::micros));
+    let detail = json!({
+        "playerId": player,
+        "asked": {
+            "dailyLossMicros": asked(change.daily_loss),
+            "dailyDepositMicros": asked(change.daily_deposit),
+            "selfExcludeDays": change.self_exclude_days,
+        },
+        "before": before.audit(),
+        "after": after.audit(),
+    });
+    audit::append(&mut tx, &[Entry::of(actor.clone(), Action::LimitsChanged, detail)]).await?;
+    tx.commit().await?;
+    Ok(Some(after))
 }
 
 /// The player's totals of the UTC day `now` falls on.

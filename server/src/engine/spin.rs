@@ -11,15 +11,16 @@
 
 use std::collections::HashMap;
 
-use app::api::{LineWinView, SpinAward, SpinContribution, SpinFairness, SpinReceipt};
 use chrono::{DateTime, Utc};
 use domain::money::Amount;
 use domain::play::{self, PlayRefusal, SpinRules, Standing, SteadyPace, Velocity};
 use domain::seeds;
 use sqlx::PgPool;
 
-use super::batcher::{BatchLimits, Batcher, Write};
+use super::batcher::{BatchLimits, Batcher, Retries, Write};
 use super::contribute::{plan_batch, BatchAbort, Footing, KeyCheck, Planned};
+use super::dedupe::{answer, Dedupe, Repeats, Seen};
+use super::receipt::{PaidLine, PlayedSpin, SpinAwarded, SpinContributed, SpinSeed, StoredReceipt};
 use super::{fingerprint, ContributionReceipt, ContributionRequest, EngineFailure, Origin};
 use crate::audit::{Action, Actor, Entry};
 use crate::config::PlayerSettings;
@@ -62,7 +63,7 @@ pub enum SpinRefusal {
     InFlight,
 }
 
-pub type SpinOutcome = Result<SpinReceipt, SpinRefusal>;
+pub type SpinOutcome = Result<PlayedSpin, SpinRefusal>;
 
 /// Spins, through their own batcher.
 #[derive(Clone)]
@@ -187,7 +188,7 @@ impl Spins {
         // write is done.
         let outcome = self.batcher.submit_holding(request, Some(Box::new(pass))).await?;
         let counted = match &outcome {
-            Ok(receipt) if receipt.is_win => "win",
+            Ok(spin) if spin.is_win() => "win",
             Ok(_) => "no_win",
             Err(_) => "refused",
         };
@@ -284,7 +285,7 @@ impl Write for SpinWriter {
         let spin_ids = self.spin_ids.take(requests.len()).await?;
         let batch = Batch { batch_id, spin_ids: &spin_ids, requests, wallets: &wallets, clearing };
         let mut path = Path::Chained;
-        let mut attempt = 1;
+        let mut retries = Retries::new("spin");
         loop {
             // Whether the batch left its jackpots in the chain, for the
             // batches behind to be computed from.
@@ -296,45 +297,35 @@ impl Write for SpinWriter {
                 Ok::<_, BatchAbort>(outcomes)
             }
             .await;
-            let label = if path == Path::Chained { "chained" } else { "locked" };
-            match result {
+            let abort = match result {
                 Ok(outcomes) => {
+                    let label = if path == Path::Chained { "chained" } else { "locked" };
                     metrics::counter!("cekpot_spin_batches_total", "path" => label).increment(1);
                     return Ok(outcomes);
                 }
-                Err(abort) => {
-                    if predicted {
-                        // What the batches behind were computed from will
-                        // not be: they run again, locked, and the chain
-                        // starts anew from the first of them.
-                        self.chain.lock().await.known.clear();
-                    }
-                    match abort {
-                        BatchAbort::NeedsLock if path == Path::Chained => {
-                            metrics::counter!("cekpot_spin_batches_relocked_total").increment(1);
-                            path = Path::Locked(KeyCheck::AssumeNew);
-                        }
-                        // A contribution key stored already: only a spin's
-                        // own could be (`@house` is no caller's namespace),
-                        // yet the batch is not failed for it: it runs again
-                        // with its keys looked up, and such a contribution
-                        // answers as refused (its spin shows no share).
-                        BatchAbort::KeysStored if path != Path::Locked(KeyCheck::LookUp) => {
-                            tracing::warn!(batch_id, "a spin batch met a stored contribution key");
-                            path = Path::Locked(KeyCheck::LookUp);
-                        }
-                        BatchAbort::Storage(error) if attempt < 3 && crate::db::is_retryable(&error) => {
-                            tracing::warn!(%error, attempt, "spin transaction aborted; running it again");
-                            attempt += 1;
-                        }
-                        BatchAbort::Storage(error) => return Err(error),
-                        other => {
-                            return Err(sqlx::Error::Protocol(format!(
-                                "a spin batch's contributions aborted: {other:?}"
-                            )))
-                        }
-                    }
+                Err(abort) => abort,
+            };
+            if predicted {
+                // What the batches behind were computed from will not be:
+                // they run again, locked, and the chain starts anew from the
+                // first of them.
+                self.chain.lock().await.known.clear();
+            }
+            match abort {
+                BatchAbort::NeedsLock if path == Path::Chained => {
+                    metrics::counter!("cekpot_spin_batches_relocked_total").increment(1);
+                    path = Path::Locked(KeyCheck::AssumeNew);
                 }
+                // A contribution key stored already: only a spin's own could
+                // be (`@house` is no caller's namespace), yet the batch is not
+                // failed for it: it runs again with its keys looked up, and
+                // such a contribution answers as refused (its spin shows no
+                // share).
+                BatchAbort::KeysStored if path != Path::Locked(KeyCheck::LookUp) => {
+                    tracing::warn!(batch_id, "a spin batch met a stored contribution key");
+                    path = Path::Locked(KeyCheck::LookUp);
+                }
+                abort => retries.again(abort)?,
             }
         }
     }
@@ -376,8 +367,8 @@ struct LockedState {
 /// What a batch decided, before any of it is written.
 struct Decided {
     results: Vec<Option<SpinOutcome>>,
-    /// Requests that repeat an earlier one of the batch: (index, first's index).
-    repeats: Vec<(usize, usize)>,
+    /// Requests that repeat an earlier one of the batch.
+    repeats: Repeats,
     accepted: Vec<Accepted>,
     contributions: Vec<ContributionRequest>,
     transfers: Vec<Transfer>,
@@ -390,7 +381,7 @@ impl Decided {
     fn new(requests: usize) -> Decided {
         Decided {
             results: vec![None; requests],
-            repeats: Vec::new(),
+            repeats: Repeats::default(),
             accepted: Vec::new(),
             contributions: Vec::new(),
             transfers: Vec::new(),
@@ -443,19 +434,19 @@ struct Basis<'a> {
 
 /// What one contribution of a spin made, as its receipt shows it.
 struct ContributionView {
-    contribution: SpinContribution,
-    award: Option<SpinAward>,
+    contribution: SpinContributed,
+    award: Option<SpinAwarded>,
 }
 
 impl ContributionView {
     fn of_receipt(receipt: &ContributionReceipt) -> ContributionView {
         ContributionView {
-            contribution: SpinContribution {
+            contribution: SpinContributed {
                 jackpot_id: receipt.jackpot_id.clone(),
                 amount: receipt.contribution,
                 value: receipt.value,
             },
-            award: receipt.award.as_ref().map(|award| SpinAward {
+            award: receipt.award.as_ref().map(|award| SpinAwarded {
                 award_id: award.award_id,
                 jackpot_id: award.jackpot_id.clone(),
                 cycle: award.cycle,
@@ -467,7 +458,7 @@ impl ContributionView {
     /// A contribution planned from the chain, which never pays an award.
     fn of_row(row: &NewContribution) -> ContributionView {
         ContributionView {
-            contribution: SpinContribution {
+            contribution: SpinContributed {
                 jackpot_id: row.jackpot_id.clone(),
                 amount: Amount::from_micros(row.amount_micros),
                 value: Amount::from_micros(row.value_after_micros),
@@ -597,10 +588,7 @@ impl SpinWriter {
             turn.come().await;
             pools.write(conn).await?;
         }
-        for (index, first) in repeats {
-            results[index] = results[first].clone();
-        }
-        Ok(results.into_iter().map(|r| r.expect("every spin gets an outcome")).collect())
+        Ok(answer(results, repeats))
     }
 
     /// Locks the batch's players (in id order), then reads their seeds, day
@@ -665,29 +653,25 @@ impl SpinWriter {
         let requests = batch.requests;
         let now = state.now;
         let mut decided = Decided::new(requests.len());
-        let mut first_with_key: HashMap<(i64, &str), usize> = HashMap::new();
+        let mut dedupe = Dedupe::new();
         let mut flags = Vec::new();
         for (index, request) in requests.iter().enumerate() {
             let key = (request.player_id, request.idempotency_key.as_str());
-            let hash = request.fingerprint();
-            if let Some((stored_hash, receipt)) = state.stored.get(&(key.0, key.1.to_owned())) {
-                decided.results[index] = Some(if *stored_hash == hash {
-                    Ok(serde_json::from_value(receipt.clone())
-                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?)
-                } else {
-                    Err(SpinRefusal::IdempotencyKeyReused)
-                });
-                continue;
-            }
-            if let Some(&first) = first_with_key.get(&key) {
-                if requests[first].fingerprint() == hash {
-                    decided.repeats.push((index, first));
-                } else {
-                    decided.results[index] = Some(Err(SpinRefusal::IdempotencyKeyReused));
+            let stored = state.stored.get(&(key.0, key.1.to_owned()));
+            match dedupe.see(index, key, &request.fingerprint(), stored) {
+                Seen::New => {}
+                Seen::Stored(receipt) => {
+                    let spin =
+                        StoredReceipt::read(receipt.clone()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                    decided.results[index] = Some(Ok(spin));
+                    continue;
                 }
-                continue;
+                Seen::Reused => {
+                    decided.results[index] = Some(Err(SpinRefusal::IdempotencyKeyReused));
+                    continue;
+                }
+                Seen::Repeat => continue,
             }
-            first_with_key.insert(key, index);
             let (Some(player), Some(standing)) =
                 (state.players.get(&request.player_id), state.standings.get_mut(&request.player_id))
             else {
@@ -753,6 +737,7 @@ impl SpinWriter {
             })
             .collect();
         decided.moves = PlayerMoves::of(&updates, &nonces, flags);
+        decided.repeats = dedupe.into_repeats();
         Ok(decided)
     }
 
@@ -828,13 +813,11 @@ impl SpinWriter {
                 let day = Day::of_jackpot_win(Amount::from_micros(jackpot_win));
                 jackpot_wins.entry(request.player_id).or_default().add(&day);
             }
-            let receipt = SpinReceipt {
+            let receipt = PlayedSpin {
                 spin_id: spin.spin_id,
                 bet_amount: request.bet,
                 win: spin.win,
                 jackpot_win: Amount::from_micros(jackpot_win),
-                net: Amount::from_micros(net),
-                is_win: net > 0,
                 reels: spin
                     .outcome
                     .window
@@ -845,7 +828,7 @@ impl SpinWriter {
                     .outcome
                     .line_wins
                     .iter()
-                    .map(|w| LineWinView {
+                    .map(|w| PaidLine {
                         line: w.line,
                         symbol: slot.symbols[w.symbol as usize].id.clone(),
                         count: w.count,
@@ -858,14 +841,14 @@ impl SpinWriter {
                 currency,
                 contributions: receipt_contributions,
                 jackpot_awards: awards,
-                fairness: SpinFairness {
+                fairness: SpinSeed {
                     seed_id: spin.seed.id,
                     server_seed_hash: spin.seed.server_seed_hash.clone(),
                     client_seed: spin.seed.client_seed.clone(),
                     nonce: spin.nonce,
                     stops: spin.outcome.stops.to_vec(),
                 },
-                at: basis.now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                at: basis.now,
             };
             new_spins.push(NewSpin {
                 id: spin.spin_id,
@@ -881,7 +864,7 @@ impl SpinWriter {
                 nonce: spin.nonce,
                 stops: spin.outcome.stops.iter().map(|&s| s as i32).collect(),
                 balance_after_micros: after,
-                receipt: serde_json::to_value(&receipt).expect("a receipt serialises"),
+                receipt: StoredReceipt::store(&receipt),
             });
             results[spin.index] = Some(Ok(receipt));
         }

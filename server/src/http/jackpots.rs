@@ -7,7 +7,7 @@ use app::api::{JackpotList, JackpotSummary};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use domain::jackpot::Tier;
+use domain::jackpot::{Progress, Tier};
 use serde::Deserialize;
 
 use super::error::{ApiError, ErrorCode};
@@ -44,8 +44,26 @@ impl Lists {
             Some(Tier::Mega) => 3,
         };
         self.by_tier[slot]
-            .get(|| async { db::jackpots::list_summaries(db, tier, PAGE_SIZE_MAX).await.map_err(Arc::new) })
+            .get(|| async {
+                let rows = db::jackpots::list_summaries(db, tier, PAGE_SIZE_MAX).await.map_err(Arc::new)?;
+                Ok(rows.into_iter().map(summary).collect())
+            })
             .await
+    }
+}
+
+/// A listed jackpot on the wire, with its progress towards the maximum.
+fn summary(row: db::jackpots::Summary) -> JackpotSummary {
+    JackpotSummary {
+        progress_bp: Progress::of(row.value, row.max_value),
+        id: row.id,
+        name: row.name,
+        tier: row.tier,
+        currency: row.currency,
+        value: row.value,
+        seed: row.seed,
+        max_value: row.max_value,
+        cycle: row.cycle,
     }
 }
 

@@ -2,6 +2,7 @@
 //! `POST /api/auth/telegram`: the wallet and its history, spins, the
 //! provably-fair seeds and their check, and the player's own limits.
 
+use app::api::{LineWinView, SpinAward, SpinContribution, SpinFairness, SpinReceipt};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -16,9 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiJson, ApiQuery};
 use super::service::IdempotencyKey;
-use crate::audit::{self, Action, Actor, Entry};
+use crate::audit::Actor;
 use crate::db::ledger::AccountKind;
-use crate::db::spins::PlayerState;
 use crate::db::{players, spins};
 use crate::engine::{self, DepositRefusal, DepositRequest, SpinRefusal, SpinRequest};
 use crate::state::AppState;
@@ -230,14 +230,57 @@ async fn spin(
     headers: HeaderMap,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<SpinBody>,
-) -> Result<Json<app::api::SpinReceipt>, ApiError> {
+) -> Result<Json<SpinReceipt>, ApiError> {
     let bet = body.bet_amount;
     state.spins.game().bets.check(bet).map_err(bet_refusal)?;
     let request_id = player_actor(player, &headers).request_id;
     let request = SpinRequest { player_id: player, bet, idempotency_key: key, request_id };
     match state.spins.spin(request).await? {
-        Ok(receipt) => Ok(Json(receipt)),
+        Ok(spin) => Ok(Json(spin_receipt(spin))),
         Err(refusal) => Err(spin_refusal(refusal)),
+    }
+}
+
+/// A played spin on the wire.
+fn spin_receipt(spin: engine::PlayedSpin) -> SpinReceipt {
+    SpinReceipt {
+        net: spin.net(),
+        is_win: spin.is_win(),
+        spin_id: spin.spin_id,
+        bet_amount: spin.bet_amount,
+        win: spin.win,
+        jackpot_win: spin.jackpot_win,
+        reels: spin.reels,
+        line_wins: spin
+            .line_wins
+            .into_iter()
+            .map(|w| LineWinView { line: w.line, symbol: w.symbol, count: w.count, amount: w.amount })
+            .collect(),
+        balance: spin.balance,
+        currency: spin.currency,
+        contributions: spin
+            .contributions
+            .into_iter()
+            .map(|c| SpinContribution { jackpot_id: c.jackpot_id, amount: c.amount, value: c.value })
+            .collect(),
+        jackpot_awards: spin
+            .jackpot_awards
+            .into_iter()
+            .map(|a| SpinAward {
+                award_id: a.award_id,
+                jackpot_id: a.jackpot_id,
+                cycle: a.cycle,
+                amount: a.amount,
+            })
+            .collect(),
+        fairness: SpinFairness {
+            seed_id: spin.fairness.seed_id,
+            server_seed_hash: spin.fairness.server_seed_hash,
+            client_seed: spin.fairness.client_seed,
+            nonce: spin.fairness.nonce,
+            stops: spin.fairness.stops,
+        },
+        at: spin.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     }
 }
 
@@ -312,24 +355,28 @@ async fn fairness(
     State(state): State<AppState>,
     PlayerId(player): PlayerId,
 ) -> Result<Json<FairnessView>, ApiError> {
-    let mut tx = state.db.begin().await?;
-    if spins::lock_player(&mut tx, player).await?.is_none() {
-        return Err(no_such_player());
+    let fairness = engine::fairness(&state.db, player).await?.ok_or_else(no_such_player)?;
+    Ok(Json(FairnessView::of(fairness)))
+}
+
+impl FairnessView {
+    fn of(fairness: engine::Fairness) -> FairnessView {
+        let engine::Fairness { seed, next_server_seed_hash, revealed } = fairness;
+        FairnessView {
+            seed_id: seed.id,
+            server_seed_hash: seed.server_seed_hash,
+            client_seed: seed.client_seed,
+            next_nonce: seed.next_nonce,
+            next_server_seed_hash,
+            revealed: revealed.map(|old| RevealedSeed {
+                seed_id: old.id,
+                server_seed: old.server_seed,
+                server_seed_hash: old.server_seed_hash,
+                client_seed: old.client_seed,
+                spins: old.next_nonce,
+            }),
+        }
     }
-    let seed = match spins::active_seeds(&mut tx, &[player]).await?.pop() {
-        Some(seed) => seed,
-        None => engine::new_seed(&mut tx, player, None).await?.seed,
-    };
-    let next_server_seed_hash = engine::next_seed_hash(&mut tx, player).await?;
-    tx.commit().await?;
-    Ok(Json(FairnessView {
-        seed_id: seed.id,
-        server_seed_hash: seed.server_seed_hash,
-        client_seed: seed.client_seed,
-        next_nonce: seed.next_nonce,
-        next_server_seed_hash,
-        revealed: None,
-    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,8 +388,7 @@ struct RotateBody {
 }
 
 /// Reveals the server seed in use and starts the one committed before (see
-/// [`engine::new_seed`]). Serialised with the
-/// player's spins by the player's row lock, so no spin straddles the change.
+/// [`engine::rotate_seed`]).
 async fn rotate(
     State(state): State<AppState>,
     PlayerId(player): PlayerId,
@@ -353,35 +399,11 @@ async fn rotate(
         seeds::check_client_seed(seed)
             .map_err(|e| ApiError::new(ErrorCode::InvalidClientSeed, e.to_string()))?;
     }
-    let mut tx = state.db.begin().await?;
-    if spins::lock_player(&mut tx, player).await?.is_none() {
-        return Err(no_such_player());
-    }
-    let old = spins::reveal_seed(&mut tx, player).await?;
-    let engine::NewSeed { seed, next_server_seed_hash } =
-        engine::new_seed(&mut tx, player, body.client_seed.as_deref()).await?;
-    let view = FairnessView {
-        seed_id: seed.id,
-        server_seed_hash: seed.server_seed_hash,
-        client_seed: seed.client_seed,
-        next_nonce: seed.next_nonce,
-        next_server_seed_hash,
-        revealed: old.map(|old| RevealedSeed {
-            seed_id: old.id,
-            server_seed: old.server_seed,
-            server_seed_hash: old.server_seed_hash,
-            client_seed: old.client_seed,
-            spins: old.next_nonce,
-        }),
-    };
-    let record = Entry::of(
-        player_actor(player, &headers),
-        Action::SeedRotated,
-        serde_json::json!({ "playerId": player, "seed": view }),
-    );
-    audit::append(&mut tx, &[record]).await?;
-    tx.commit().await?;
-    Ok(Json(view))
+    let actor = player_actor(player, &headers);
+    let rotated = engine::rotate_seed(&state.db, player, body.client_seed.as_deref(), &actor)
+        .await?
+        .ok_or_else(no_such_player)?;
+    Ok(Json(FairnessView::of(rotated)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -474,35 +496,27 @@ async fn limits(
     State(state): State<AppState>,
     PlayerId(player): PlayerId,
 ) -> Result<Json<LimitsView>, ApiError> {
-    let mut tx = state.db.begin().await?;
-    let now = spins::now(&mut tx).await?;
-    let settled = players::settle_limits(&mut tx, player, now).await?.ok_or_else(no_such_player)?;
-    let view = limits_view(&mut tx, settled, now).await?;
-    tx.commit().await?;
-    Ok(Json(view))
+    let limits = engine::limits(&state.db, player).await?.ok_or_else(no_such_player)?;
+    Ok(Json(LimitsView::of(&limits)))
 }
 
-/// The player's limits as `state` has them, with today's totals.
-async fn limits_view(
-    conn: &mut sqlx::PgConnection,
-    state: PlayerState,
-    now: DateTime<Utc>,
-) -> Result<LimitsView, ApiError> {
-    let day = engine::player_today(conn, state.id, now).await?;
-    let limits = state.limits();
-    let amount = |m: Option<i64>| m.map(Amount::from_micros);
-    Ok(LimitsView {
-        daily_loss_limit: amount(limits.current.daily_loss_micros),
-        daily_deposit_limit: amount(limits.current.daily_deposit_micros),
-        pending: limits.pending.map(|pending| PendingLimits {
-            daily_loss_limit: amount(pending.limits.daily_loss_micros),
-            daily_deposit_limit: amount(pending.limits.daily_deposit_micros),
-            from: pending.from,
-        }),
-        self_excluded_until: limits.excluded_until(now),
-        lost_today: Amount::from_micros(day.lost_micros()),
-        deposited_today: Amount::from_micros(day.deposits_micros),
-    })
+impl LimitsView {
+    fn of(limits: &engine::LimitsNow) -> LimitsView {
+        let schedule = &limits.schedule;
+        let amount = |m: Option<i64>| m.map(Amount::from_micros);
+        LimitsView {
+            daily_loss_limit: amount(schedule.current.daily_loss_micros),
+            daily_deposit_limit: amount(schedule.current.daily_deposit_micros),
+            pending: schedule.pending.map(|pending| PendingLimits {
+                daily_loss_limit: amount(pending.limits.daily_loss_micros),
+                daily_deposit_limit: amount(pending.limits.daily_deposit_micros),
+                from: pending.from,
+            }),
+            self_excluded_until: schedule.excluded_until(limits.now),
+            lost_today: Amount::from_micros(limits.day.lost_micros()),
+            deposited_today: Amount::from_micros(limits.day.deposits_micros),
+        }
+    }
 }
 
 /// A change of limits. Absent fields stay as they are; `null` removes a limit.
@@ -532,30 +546,11 @@ async fn set_limits(
     };
     change.check().map_err(|e| ApiError::new(ErrorCode::InvalidLimit, e.to_string()))?;
     let cooling_off = chrono::Duration::seconds(state.settings.players.limit_cooling_off_s);
-    let mut tx = state.db.begin().await?;
-    let now = spins::now(&mut tx).await?;
-    let settled = players::settle_limits(&mut tx, player, now).await?.ok_or_else(no_such_player)?;
-    let before = limits_view(&mut tx, settled.clone(), now).await?;
-    let limits = settled.limits().changed(&change, now, cooling_off);
-    let changed = players::store_limits(&mut tx, player, &limits).await?;
-    let view = limits_view(&mut tx, changed, now).await?;
-    let record = Entry::of(
-        player_actor(player, &headers),
-        Action::LimitsChanged,
-        serde_json::json!({
-            "playerId": player,
-            "asked": {
-                "dailyLossLimit": body.daily_loss_limit.map(|l| l.map(|a| a.micros())),
-                "dailyDepositLimit": body.daily_deposit_limit.map(|l| l.map(|a| a.micros())),
-                "selfExcludeDays": body.self_exclude_days,
-            },
-            "before": before,
-            "after": view,
-        }),
-    );
-    audit::append(&mut tx, &[record]).await?;
-    tx.commit().await?;
-    Ok(Json(view))
+    let actor = player_actor(player, &headers);
+    let limits = engine::change_limits(&state.db, player, &change, cooling_off, &actor)
+        .await?
+        .ok_or_else(no_such_player)?;
+    Ok(Json(LimitsView::of(&limits)))
 }
 
 /// A field that is present, as `Some` — its value `null` included, as

@@ -10,8 +10,8 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
-use domain::jackpot::{ContributionRejected, Progress, TriggerMode};
-use domain::money::{Amount, Currency};
+use domain::jackpot::{ContributionRejected, Progress, TriggerMode, BET_MAX};
+use domain::money::{Amount, Currency, Total};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorCode};
@@ -24,8 +24,6 @@ use crate::engine::{
 };
 use crate::state::AppState;
 
-/// The largest bet the service takes: keeps every sum far from overflowing.
-pub const BET_MAX: Amount = Amount::from_micros(1_000_000 * domain::money::MICROS_PER_UNIT);
 /// How many of the latest awards a jackpot shows.
 const RECENT_AWARDS: i64 = 5;
 const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 128;
@@ -67,10 +65,10 @@ pub struct JackpotView {
 #[serde(rename_all = "camelCase")]
 struct Meters {
     qualifying_bets: i64,
-    qualifying_bet_amount: Amount,
-    contributions: Amount,
+    qualifying_bet_amount: Total,
+    contributions: Total,
     hits: i64,
-    total_won: Amount,
+    total_won: Total,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,10 +141,10 @@ fn view(row: db::jackpots::DetailRow, last_awards: Vec<RecentAward>) -> JackpotV
         commitment: row.commitment,
         meters: Meters {
             qualifying_bets: row.bets_count,
-            qualifying_bet_amount: Amount::from_micros(row.bets_micros),
-            contributions: Amount::from_micros(row.contributions_micros),
+            qualifying_bet_amount: row.bets_micros.into(),
+            contributions: row.contributions_micros.into(),
             hits: row.hits,
-            total_won: Amount::from_micros(row.won_micros),
+            total_won: row.won_micros.into(),
         },
         last_awards,
     }

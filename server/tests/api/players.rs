@@ -272,6 +272,22 @@ async fn a_retried_spin_gets_its_first_answer_and_is_paid_once(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn a_spin_stored_before_receipts_had_a_version_still_answers_its_retry(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    let player = sign_in(&app, 1005).await;
+    let (status, first) = spin(&app, &player, "old-key", "2.00").await;
+    assert_eq!(status, 200, "{first}");
+    let version = scalar(&pool, "select (receipt->>'version')::bigint from spins").await;
+    assert_eq!(version, 1, "receipts are stored with their version");
+    // As an earlier build stored it: the answer's body itself, no version.
+    sqlx::query("update spins set receipt = $1").bind(&first).execute(&pool).await.unwrap();
+    let (status, again) = spin(&app, &player, "old-key", "2.00").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first);
+    assert_eq!(scalar(&pool, "select count(*) from spins").await, 1);
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn bad_spins_and_bad_tokens_are_refused_with_their_codes(pool: PgPool) {
     let app = app_with(&pool, |_| {}).await;
     let player = sign_in(&app, 1005).await;

@@ -418,10 +418,9 @@ async fn every_posting_that_moves_a_wallet_is_in_the_audit_chain(pool: PgPool) {
     let (status, limits) =
         send(reqwest::Method::PUT, "/api/limits", json!({ "dailyLossLimit": "50.00" })).await;
     assert_eq!(status, 200, "{limits}");
-    assert_eq!(
-        send(reqwest::Method::POST, "/api/fairness/rotate", json!({ "clientSeed": "mine" })).await.0,
-        200
-    );
+    let (status, rotated) =
+        send(reqwest::Method::POST, "/api/fairness/rotate", json!({ "clientSeed": "mine" })).await;
+    assert_eq!(status, 200, "{rotated}");
     assert_eq!(send(reqwest::Method::PUT, "/api/limits", json!({ "selfExcludeDays": 7 })).await.0, 200);
 
     // Each transfer into or out of the player's wallet is listed, with its
@@ -448,6 +447,34 @@ async fn every_posting_that_moves_a_wallet_is_in_the_audit_chain(pool: PgPool) {
         assert!(actions.iter().any(|a| a == action), "no {action} record in {actions:?}");
     }
     assert_eq!(actions.iter().filter(|a| *a == "limits_changed").count(), 2, "{actions:?}");
+    // The player's own changes are recorded in the trail's terms (micro-units),
+    // with what was asked and the limits before and after.
+    let trail = &pool;
+    let details = |action: &'static str| async move {
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "select body from audit_records where (body::jsonb)->>'action' = $1 order by seq",
+        )
+        .bind(action)
+        .fetch_all(trail)
+        .await
+        .unwrap();
+        bodies.iter().map(|b| serde_json::from_str::<Value>(b).unwrap()["detail"].clone()).collect::<Vec<_>>()
+    };
+    let limits_changed = details("limits_changed").await;
+    let first = &limits_changed[0];
+    assert_eq!(first["playerId"], player.id);
+    assert_eq!(first["asked"]["dailyLossMicros"], 50_000_000, "{first}");
+    assert_eq!(first["before"]["current"]["dailyLossMicros"], Value::Null, "{first}");
+    assert_eq!(first["after"]["current"]["dailyLossMicros"], 50_000_000, "{first}");
+    assert_eq!(first["after"]["lostTodayMicros"], micros(&limits["lostToday"]), "{first}");
+    assert_eq!(limits_changed[1]["asked"]["selfExcludeDays"], 7);
+    assert!(limits_changed[1]["after"]["selfExcludedUntil"].is_string(), "{}", limits_changed[1]);
+    let rotation = &details("seed_rotated").await[0];
+    assert_eq!(rotation["started"]["seedId"], rotated["seedId"], "{rotation}");
+    assert_eq!(rotation["started"]["clientSeed"], "mine");
+    assert_eq!(rotation["revealed"]["serverSeed"], rotated["revealed"]["serverSeed"], "{rotation}");
+    assert_eq!(rotation["revealed"]["spins"], 6, "{rotation}");
+    assert_eq!(rotation["nextServerSeedHash"], rotated["nextServerSeedHash"], "{rotation}");
     let bodies: Vec<String> =
         sqlx::query_scalar("select body from audit_records where (body::jsonb)->>'action' = 'spin_batch'")
             .fetch_all(&pool)
@@ -1376,4 +1403,47 @@ async fn a_spin_batch_that_meets_a_stored_house_key_is_not_failed(pool: PgPool) 
         "the squatted pool's share is refused, the spin is not"
     );
     assert_eq!(get(&app, &player, "/api/wallet").await.1["balance"], receipt["balance"]);
+}
+
+// ---- 14. Meters that cannot overflow ------------------------------------------
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_jackpots_meters_keep_counting_past_the_64_bit_range(pool: PgPool) {
+    let app = app_with(&pool, |_| {}).await;
+    crate::service::provider_jackpot(&pool).await;
+    // A long-lived pool whose running cycle has already metered bets and
+    // contributions one micro-unit short of the largest 64-bit integer.
+    let near_max = i64::MAX - 1;
+    sqlx::query(
+        "update jackpot_cycles set bets_micros = $1, contributions_micros = $1, pool_shares_micros = $1,
+                reserve_shares_micros = $1
+          where jackpot_id = 'provider-pot' and closed_at is null",
+    )
+    .bind(near_max)
+    .execute(&pool)
+    .await
+    .unwrap();
+    // One more bet of 2.00 is taken, not refused for the meter's sake.
+    let (status, receipt) =
+        contribute_as(&app, "test-game", "provider-pot", "past-max", &provider_bet("meter-player", "2.00"))
+            .await;
+    assert_eq!(status, 200, "{receipt}");
+    // The meters went on counting exactly: 9,223,372,036,854.775806 + 2.00,
+    // and the contribution (1 % of 2.00) added to the rest.
+    let detail: Value =
+        app.service("test-readonly").get("/jackpot/provider-pot").await.unwrap().json().await.unwrap();
+    let meters = &detail["meters"];
+    assert_eq!(meters["qualifyingBetAmount"], "9223372036856.775806", "{detail}");
+    assert_eq!(meters["contributions"], "9223372036854.795806", "{detail}");
+    let (pool_share, reserve_share): (String, String) = sqlx::query_as(
+        "select pool_shares_micros::text, reserve_shares_micros::text from jackpot_cycles
+          where jackpot_id = 'provider-pot' and closed_at is null",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // 0.02 contributed: 80 % (0.016) to the pool, 20 % (0.004) to the reserve.
+    assert_eq!(pool_share, "9223372036854791806");
+    assert_eq!(reserve_share, "9223372036854779806");
+    assert_books_balance(&pool).await;
 }
