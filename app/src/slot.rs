@@ -222,7 +222,8 @@ fn Outcome(last: RwSignal<Option<SpinReceipt>>) -> impl IntoView {
                         {format!(
                             "Spin #{} · {} went to the jackpots · nonce {}",
                             receipt.spin_id,
-                            Amount::from_micros(contributed).display_with(2),
+                            // Every micro-unit: 0.5 % of a 1.00 bet is 0.005, not "0.00".
+                            Amount::from_micros(contributed),
                             receipt.fairness.nonce,
                         )}
                     </p>

@@ -31,6 +31,12 @@ async function launchUrl(page: Page, query: string): Promise<string> {
   return `/#tgWebAppData=${encodeURIComponent(initData)}&tgWebAppVersion=8.0&tgWebAppPlatform=ios`;
 }
 
+/** Micro-units as amounts are written: at least two decimals, no trailing zeros beyond. */
+function canonical(micros: number): string {
+  const [units, fraction] = (micros / 1_000_000).toFixed(6).split('.');
+  return `${units}.${fraction.replace(/0+$/, '').padEnd(2, '0')}`;
+}
+
 /** The paths of the page's requests to the sign-in endpoints, in order. */
 function recordAuth(page: Page): string[] {
   const calls: string[] = [];
@@ -156,4 +162,60 @@ test('a spin whose answer was lost is sent again with its key, and played once',
   expect(micros(await page.locator('.slot__balance').innerText())).toBe(
     Math.floor(micros(receipt.balance) / 10_000) * 10_000,
   );
+});
+
+/** Telegram's default light theme, as its clients pass it in the launch link. */
+const LIGHT_THEME = {
+  bg_color: '#ffffff',
+  text_color: '#000000',
+  hint_color: '#707579',
+  link_color: '#3390ec',
+  button_color: '#3390ec',
+  button_text_color: '#ffffff',
+  secondary_bg_color: '#f4f4f5',
+  header_bg_color: '#ffffff',
+  accent_text_color: '#3390ec',
+  section_bg_color: '#ffffff',
+  section_header_text_color: '#3390ec',
+  subtitle_text_color: '#707579',
+  destructive_text_color: '#e53935',
+};
+
+/** The page's computed value of `property` on the first element `selector` matches. */
+async function computed(page: Page, selector: string, property: string): Promise<string> {
+  return page.locator(selector).first().evaluate((e, p) => getComputedStyle(e).getPropertyValue(p), property);
+}
+
+test('in a light Telegram theme the app takes its colours, light scheme included', async ({ page }) => {
+  await asTelegramWebView(page);
+  const theme = `&tgWebAppThemeParams=${encodeURIComponent(JSON.stringify(LIGHT_THEME))}`;
+  const launch = (await launchUrl(page, 'id=700003&first_name=Leyla')) + theme;
+  const errors = recordErrors(page);
+  await page.goto(launch);
+  await expect(page.locator('main.lobby')).toHaveAttribute('data-hydrated', 'true');
+  // Telegram's own script sets the variables; the page follows them.
+  expect(await computed(page, 'body', 'background-color')).toBe('rgb(255, 255, 255)');
+  expect(await computed(page, 'body', 'color')).toBe('rgb(0, 0, 0)');
+  expect(await computed(page, ':root', 'color-scheme')).toBe('light');
+  expect(await computed(page, '.jackpot__card', 'background-color')).toBe('rgb(244, 244, 245)');
+  await page.screenshot({ path: 'screenshots/lobby-light.png', fullPage: true });
+
+  await page.getByRole('link', { name: 'Play the slot' }).click();
+  await expect(page.locator('main.slot')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.slot__player')).toHaveText('Playing as Leyla');
+  // Telegram's button colour, flat, as its own buttons are.
+  expect(await computed(page, '.slot__spin', 'background-image')).toBe(
+    'linear-gradient(90deg, rgb(51, 144, 236), rgb(51, 144, 236))',
+  );
+  const answered = page.waitForResponse((r) => r.url().endsWith('/api/spin'));
+  await page.getByRole('button', { name: 'Spin' }).click();
+  const receipt = await (await answered).json();
+  await expect(page.locator('.slot__outcome')).toHaveAttribute('data-win', String(receipt.isWin));
+  // What went to the jackpots, to the micro-unit (0.5 % of 1.00 is 0.005).
+  const contributed = receipt.contributions.reduce((sum: number, c: any) => sum + micros(c.amount), 0);
+  await expect(page.locator('.slot__meta')).toHaveText(
+    `Spin #${receipt.spinId} · ${canonical(contributed)} went to the jackpots · nonce ${receipt.fairness.nonce}`,
+  );
+  await page.screenshot({ path: 'screenshots/slot-light.png', fullPage: true });
+  expect(errors).toEqual([]);
 });
