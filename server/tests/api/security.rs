@@ -281,6 +281,63 @@ fn start_in_real_money(pool: &PgPool, env: &[(&str, &str)]) -> (bool, String) {
     production_start(pool, &all)
 }
 
+/// Inserts one transfer as any writer of the ledger could, answering the
+/// database's error code if it refuses it.
+async fn insert_transfer(pool: &PgPool, kind: &str, debit: i64, credit: i64) -> Option<String> {
+    sqlx::query(
+        "insert into ledger_transfers (debit_account_id, credit_account_id, amount_micros, kind, reference)
+         values ($1, $2, 1000000, $3, 'by-hand')",
+    )
+    .bind(debit)
+    .bind(credit)
+    .bind(kind)
+    .execute(pool)
+    .await
+    .err()
+    .map(|e| e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned()).unwrap_or_default())
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_database_refuses_a_transfer_between_two_currencies_or_demo_credit_into_real_money(pool: PgPool) {
+    let account = |kind: &'static str, currency: &'static str| {
+        let pool = pool.clone();
+        async move {
+            // A wallet is a Mini App player's (their id); the house has no owner.
+            let owner = if kind == "player_wallet" { "9001" } else { "" };
+            sqlx::query_scalar::<_, i64>(
+                "insert into ledger_accounts (kind, owner, currency) values ($1, $2, $3) returning id",
+            )
+            .bind(kind)
+            .bind(owner)
+            .bind(currency)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let chips_house = account("house", "CHIPS").await;
+    let chips_wallet = account("player_wallet", "CHIPS").await;
+    let eur_house = account("house", "EUR").await;
+    let eur_wallet = account("player_wallet", "EUR").await;
+    // Within one currency: taken. Across two, either way, or demo credit into
+    // real money: refused by the database whoever writes it (check violation).
+    assert_eq!(insert_transfer(&pool, "demo_credit", chips_house, chips_wallet).await, None);
+    assert_eq!(insert_transfer(&pool, "deposit", eur_house, eur_wallet).await, None);
+    for (kind, debit, credit) in [
+        ("deposit", chips_house, eur_wallet),
+        ("deposit", eur_house, chips_wallet),
+        ("demo_credit", eur_house, eur_wallet),
+    ] {
+        assert_eq!(
+            insert_transfer(&pool, kind, debit, credit).await.as_deref(),
+            Some("23514"),
+            "{kind} {debit} → {credit}"
+        );
+    }
+    let booked = scalar(&pool, "select count(*) from ledger_transfers where reference = 'by-hand'").await;
+    assert_eq!(booked, 2);
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_real_money_installation_refuses_demo_money_at_start(pool: PgPool) {
     let cases: [(&[(&str, &str)], &str); 4] = [
