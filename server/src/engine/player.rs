@@ -339,7 +339,8 @@ pub async fn change_limits(
     let before = LimitsNow::read(&mut tx, settled.clone(), now).await?;
     let schedule = settled.limits().changed(change, now, cooling_off);
     let stored = players::store_limits(&mut tx, player, &schedule).await?;
-    let after = LimitsNow::read(&mut tx, stored, now).await?;
+    // A change of limits moves no money: the day's totals are the ones just read.
+    let after = LimitsNow { schedule: stored.limits(), ..before.clone() };
     let asked = |l: Option<Option<Amount>>| l.map(|l| l.map(Amount::micros));
     let detail = json!({
         "playerId": player,
