@@ -17,7 +17,7 @@ use crate::cache::Redis;
 use crate::config::{Environment, Settings};
 use crate::engine::{Engine, Spins};
 use crate::game::Game;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::{db, demo, http, reconciliation};
 
 /// The name cargo-leptos gives the compiled JS and wasm (`[[workspace.metadata.leptos]] name`).
@@ -142,7 +142,7 @@ impl Application {
             settings.players.clone(),
             settings.engine.spin_limits(),
         );
-        let state = AppState {
+        let state = AppState::new(Shared {
             db,
             redis,
             engine,
@@ -155,7 +155,7 @@ impl Application {
             readiness: Arc::new(http::health::Readiness::new(public_cache)),
             settings: Arc::new(settings),
             leptos_options,
-        };
+        });
         Ok(Application { listener, router: http::router(state), grace, header_read_timeout })
     }
 

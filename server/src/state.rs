@@ -12,8 +12,27 @@ use crate::engine::Engine;
 use crate::http::auth::Tokens;
 use crate::nonces::Nonces;
 
+/// Cloned for every request (each `State` extractor and state-holding
+/// middleware takes its own): one shared allocation, so a clone is one
+/// reference count, not a copy of the keys, the game and the settings.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub db: PgPool,
     pub redis: Option<Redis>,
     pub engine: Engine,
