@@ -150,34 +150,22 @@ impl Bucket {
     }
 
     /// Writes `bytes` once, locked in COMPLIANCE mode until `retain_until`.
-    /// `sha256` is the bytes' SHA-256, computed once by the caller: sent as
-    /// the object's checksum (`x-amz-checksum-sha256`, a signed header), so
-    /// the bucket refuses bytes that do not match it and keeps it with the
-    /// object; the payload itself is left unsigned, as that checksum already
-    /// covers it — the SDK would otherwise hash every segment a second time
-    /// for the signature alone.
     pub async fn put_locked(
         &self,
         key: &str,
         bytes: Vec<u8>,
-        sha256: &[u8; 32],
         retain_until: ChronoTime<Utc>,
     ) -> anyhow::Result<Put> {
-        use base64::Engine as _;
         let sent = self
             .client
             .put_object()
             .bucket(&self.name)
             .key(key)
             .content_type("application/x-ndjson")
-            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
-            .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(sha256))
             .body(ByteStream::from(bytes))
             .if_none_match("*")
             .object_lock_mode(ObjectLockMode::Compliance)
             .object_lock_retain_until_date(DateTime::from_secs(retain_until.timestamp()))
-            .customize()
-            .disable_payload_signing()
             .send()
             .await;
         match sent {

@@ -65,8 +65,6 @@ struct Next {
 pub struct Sealed {
     pub records: Vec<Record>,
     pub bytes: Vec<u8>,
-    /// The bytes' SHA-256, as sent with them and recorded.
-    pub sha256: [u8; 32],
     pub put: Put,
     pub retain_until: DateTime<Utc>,
 }
@@ -123,7 +121,7 @@ impl Shipper {
                         next.number,
                         &key,
                         &sealed.records,
-                        &sealed.sha256,
+                        &sealed.bytes,
                         version_id,
                         sealed.retain_until,
                     )
@@ -168,10 +166,9 @@ impl Shipper {
         }
         let retain_until = Utc::now() + chrono::Duration::days(self.settings.retain_days);
         let bytes = encode_segment(&records);
-        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
         let key = self.bucket.segment_key(next.number);
-        let put = self.bucket.put_locked(&key, bytes.clone(), &sha256, retain_until).await?;
-        Ok(Some(Sealed { records, bytes, sha256, put, retain_until }))
+        let put = self.bucket.put_locked(&key, bytes.clone(), retain_until).await?;
+        Ok(Some(Sealed { records, bytes, put, retain_until }))
     }
 
     fn is_due(&self, oldest: &Record) -> anyhow::Result<bool> {
@@ -229,8 +226,7 @@ impl Shipper {
         anyhow::ensure!(stored == records, "{key} does not match the database's records {first}..={last}");
         let lock = self.bucket.lock(key, original.version_id.as_deref()).await?;
         let retain_until = lock.holds_for_five_years().map_err(|why| anyhow::anyhow!("{key} {why}"))?;
-        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-        let segment = self.record(number, key, &records, &sha256, original.version_id, retain_until).await?;
+        let segment = self.record(number, key, &records, &bytes, original.version_id, retain_until).await?;
         tracing::warn!(segment = number, key, "recorded an audit segment an interrupted run had written");
         Ok(Shipped { adopted: true, ..segment })
     }
@@ -240,7 +236,7 @@ impl Shipper {
         number: i64,
         key: &str,
         records: &[Record],
-        sha256: &[u8; 32],
+        bytes: &[u8],
         version_id: Option<String>,
         retain_until: DateTime<Utc>,
     ) -> Result<Shipped, sqlx::Error> {
@@ -255,7 +251,7 @@ impl Shipper {
         .bind(last.seq)
         .bind(key)
         .bind(&version_id)
-        .bind(sha256.as_slice())
+        .bind(Sha256::digest(bytes).to_vec())
         .bind(&last.hash)
         .bind(retain_until)
         .execute(&self.db)
