@@ -109,12 +109,32 @@ fn grouped(plain: &str) -> String {
 
 /// The canonical form of `micros`: all six decimals with trailing zeros
 /// dropped, but at least two (`2.50`, `0.0125`, `1000.00`).
+///
+/// Written straight into `f`, with no allocation: every amount of every
+/// receipt, record and fingerprint goes through here. Whole units that fit
+/// 64 bits (all of an [`Amount`]'s) are divided and printed as `u64`; only a
+/// [`Total`] past them takes the 128-bit path.
 fn canonical(micros: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let full = decimal(micros, SCALE);
-    let (int, frac) = full.split_once('.').unwrap_or((&full, ""));
-    let trimmed = frac.trim_end_matches('0');
-    let frac = if trimmed.len() < 2 { &frac[..2] } else { trimmed };
-    write!(f, "{int}.{frac}")
+    let abs = micros.unsigned_abs();
+    let per_unit = MICROS_PER_UNIT.unsigned_abs();
+    let frac = (abs % u128::from(per_unit)) as u64;
+    if micros < 0 {
+        f.write_str("-")?;
+    }
+    match u64::try_from(abs) {
+        Ok(abs) => write!(f, "{}", abs / per_unit)?,
+        Err(_) => write!(f, "{}", abs / u128::from(per_unit))?,
+    }
+    // Six decimals, trailing zeros dropped down to two.
+    let mut digits = [b'0'; SCALE as usize];
+    let mut rest = frac;
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    let shown = digits.iter().rposition(|&d| d != b'0').map_or(2, |last| (last + 1).max(2));
+    f.write_str(".")?;
+    f.write_str(std::str::from_utf8(&digits[..shown]).map_err(|_| fmt::Error)?)
 }
 
 /// The canonical form: all six decimals with trailing zeros dropped, but at
@@ -464,6 +484,19 @@ mod tests {
         fn display_then_parse_is_identity(micros in any::<i64>().prop_filter("i64::MIN has no positive twin", |m| *m != i64::MIN)) {
             let amount = Amount::from_micros(micros);
             prop_assert_eq!(amount.to_string().parse::<Amount>(), Ok(amount));
+        }
+
+        #[test]
+        fn the_canonical_form_is_the_full_decimal_trimmed_to_two_places(micros in any::<i128>()) {
+            // The rule stated plainly, on strings: all six decimals, then
+            // trailing zeros dropped while more than two remain.
+            let full = decimal(micros, SCALE);
+            let (int, frac) = full.split_once('.').unwrap();
+            let mut frac = frac.to_owned();
+            while frac.len() > 2 && frac.ends_with('0') {
+                frac.pop();
+            }
+            prop_assert_eq!(Total::from_micros(micros).to_string(), format!("{int}.{frac}"));
         }
 
         #[test]

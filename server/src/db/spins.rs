@@ -4,6 +4,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 pub use domain::play::Day;
 use domain::play::{LimitSchedule, Limits, Pace, Pending};
+use serde_json::value::RawValue;
+use sqlx::types::Json;
 use sqlx::PgConnection;
 
 use super::params::Params;
@@ -339,7 +341,7 @@ pub struct NewSpin {
     pub nonce: i64,
     pub stops: Vec<i32>,
     pub balance_after_micros: i64,
-    pub receipt: serde_json::Value,
+    pub receipt: Box<RawValue>,
 }
 
 /// Spins to insert, as statement parameters (see [`SpinColumns::cte`]).
@@ -347,7 +349,7 @@ pub struct SpinColumns {
     numbers: [Vec<i64>; 8],
     text: [Vec<String>; 4],
     hashes: Vec<Vec<u8>>,
-    receipts: Vec<serde_json::Value>,
+    receipts: Vec<Json<Box<RawValue>>>,
 }
 
 impl SpinColumns {
@@ -374,7 +376,7 @@ impl SpinColumns {
             spins.iter().map(stops).collect(),
         ];
         let hashes = spins.iter().map(|s| s.request_hash.clone()).collect();
-        SpinColumns { numbers, text, hashes, receipts: spins.into_iter().map(|s| s.receipt).collect() }
+        SpinColumns { numbers, text, hashes, receipts: spins.into_iter().map(|s| Json(s.receipt)).collect() }
     }
 
     /// The common table expression `spun`, which inserts the spins, their

@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use domain::money::{Amount, Currency};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// One spin as it was played.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,9 +107,11 @@ impl StoredReceipt {
     /// The version written now.
     pub const VERSION: u32 = 1;
 
-    /// The spin as `spins.receipt` keeps it.
-    pub fn store(spin: &PlayedSpin) -> serde_json::Value {
-        serde_json::to_value(StoredRef { version: StoredReceipt::VERSION, spin })
+    /// The spin as `spins.receipt` keeps it: JSON text, written once
+    /// straight from the spin (no `serde_json::Value` tree built, bound and
+    /// dropped for every spin of a batch).
+    pub fn store(spin: &PlayedSpin) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&StoredRef { version: StoredReceipt::VERSION, spin })
             .expect("a receipt serialises")
     }
 
@@ -135,7 +138,12 @@ struct StoredRef<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// What `spins.receipt` reads back as.
+    fn stored(spin: &PlayedSpin) -> Value {
+        serde_json::from_str(StoredReceipt::store(spin).get()).unwrap()
+    }
 
     fn played() -> PlayedSpin {
         PlayedSpin {
@@ -172,7 +180,7 @@ mod tests {
     #[test]
     fn a_stored_spin_reads_back_as_it_was_played() {
         let spin = played();
-        let stored = StoredReceipt::store(&spin);
+        let stored = stored(&spin);
         assert_eq!(stored["version"], json!(StoredReceipt::VERSION));
         assert_eq!(StoredReceipt::read(stored).unwrap(), spin);
         assert_eq!((spin.net(), spin.is_win()), (Amount::from_micros(1_000_000), true));
@@ -198,10 +206,10 @@ mod tests {
 
     #[test]
     fn a_later_version_or_a_broken_receipt_is_an_error_not_a_guess() {
-        let mut newer = StoredReceipt::store(&played());
+        let mut newer = stored(&played());
         newer["version"] = json!(2);
         assert!(matches!(StoredReceipt::read(newer), Err(StoredReceiptError::UnknownVersion(2))));
-        let mut broken = StoredReceipt::store(&played());
+        let mut broken = stored(&played());
         broken.as_object_mut().unwrap().remove("betAmount");
         assert!(matches!(StoredReceipt::read(broken), Err(StoredReceiptError::Malformed(_))));
     }
