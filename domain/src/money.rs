@@ -111,30 +111,23 @@ fn grouped(plain: &str) -> String {
 /// dropped, but at least two (`2.50`, `0.0125`, `1000.00`).
 ///
 /// Written straight into `f`, with no allocation: every amount of every
-/// receipt, record and fingerprint goes through here. Whole units that fit
+/// receipt, answer and audit record goes through here. Whole units that fit
 /// 64 bits (all of an [`Amount`]'s) are divided and printed as `u64`; only a
 /// [`Total`] past them takes the 128-bit path.
 fn canonical(micros: i128, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let sign = if micros < 0 { "-" } else { "" };
     let abs = micros.unsigned_abs();
     let per_unit = MICROS_PER_UNIT.unsigned_abs();
-    let frac = (abs % u128::from(per_unit)) as u64;
-    if micros < 0 {
-        f.write_str("-")?;
+    // Six decimals, trailing zeros dropped down to two.
+    let (mut frac, mut width) = ((abs % u128::from(per_unit)) as u64, SCALE as usize);
+    while width > 2 && frac % 10 == 0 {
+        frac /= 10;
+        width -= 1;
     }
     match u64::try_from(abs) {
-        Ok(abs) => write!(f, "{}", abs / per_unit)?,
-        Err(_) => write!(f, "{}", abs / u128::from(per_unit))?,
+        Ok(abs) => write!(f, "{sign}{}.{frac:0width$}", abs / per_unit),
+        Err(_) => write!(f, "{sign}{}.{frac:0width$}", abs / u128::from(per_unit)),
     }
-    // Six decimals, trailing zeros dropped down to two.
-    let mut digits = [b'0'; SCALE as usize];
-    let mut rest = frac;
-    for digit in digits.iter_mut().rev() {
-        *digit = b'0' + (rest % 10) as u8;
-        rest /= 10;
-    }
-    let shown = digits.iter().rposition(|&d| d != b'0').map_or(2, |last| (last + 1).max(2));
-    f.write_str(".")?;
-    f.write_str(std::str::from_utf8(&digits[..shown]).map_err(|_| fmt::Error)?)
 }
 
 /// The canonical form: all six decimals with trailing zeros dropped, but at
@@ -487,7 +480,10 @@ mod tests {
         }
 
         #[test]
-        fn the_canonical_form_is_the_full_decimal_trimmed_to_two_places(micros in any::<i128>()) {
+        fn the_canonical_form_is_the_full_decimal_trimmed_to_two_places(
+            // Any number with zero to six trailing zeros, so every trimmed width occurs.
+            micros in (any::<i128>(), 0..=SCALE).prop_map(|(m, zeros)| m / 10_i128.pow(zeros) * 10_i128.pow(zeros)),
+        ) {
             // The rule stated plainly, on strings: all six decimals, then
             // trailing zeros dropped while more than two remain.
             let full = decimal(micros, SCALE);

@@ -141,7 +141,7 @@ mod tests {
     use serde_json::{json, Value};
 
     /// What `spins.receipt` reads back as.
-    fn stored(spin: &PlayedSpin) -> Value {
+    fn stored_json(spin: &PlayedSpin) -> Value {
         serde_json::from_str(StoredReceipt::store(spin).get()).unwrap()
     }
 
@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn a_stored_spin_reads_back_as_it_was_played() {
         let spin = played();
-        let stored = stored(&spin);
+        let stored = stored_json(&spin);
         assert_eq!(stored["version"], json!(StoredReceipt::VERSION));
         assert_eq!(StoredReceipt::read(stored).unwrap(), spin);
         assert_eq!((spin.net(), spin.is_win()), (Amount::from_micros(1_000_000), true));
@@ -206,10 +206,10 @@ mod tests {
 
     #[test]
     fn a_later_version_or_a_broken_receipt_is_an_error_not_a_guess() {
-        let mut newer = stored(&played());
+        let mut newer = stored_json(&played());
         newer["version"] = json!(2);
         assert!(matches!(StoredReceipt::read(newer), Err(StoredReceiptError::UnknownVersion(2))));
-        let mut broken = stored(&played());
+        let mut broken = stored_json(&played());
         broken.as_object_mut().unwrap().remove("betAmount");
         assert!(matches!(StoredReceipt::read(broken), Err(StoredReceiptError::Malformed(_))));
     }
