@@ -338,6 +338,69 @@ async fn the_database_refuses_a_transfer_between_two_currencies_or_demo_credit_i
     assert_eq!(booked, 2);
 }
 
+/// The database's answer to `sql` (with `binds` as text): `None` when it took
+/// it, else the SQLSTATE and the constraint it names.
+async fn refusal(pool: &PgPool, sql: &str, binds: &[&str]) -> Option<(String, Option<String>)> {
+    let mut query = sqlx::query(sql);
+    for bind in binds {
+        query = query.bind(*bind);
+    }
+    let error = query.execute(pool).await.err()?;
+    let database = error.as_database_error().unwrap_or_else(|| panic!("{sql}: {error}"));
+    Some((database.code().unwrap_or_default().into_owned(), database.constraint().map(str::to_owned)))
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_database_refuses_an_account_whose_kind_currency_or_owner_is_malformed(pool: PgPool) {
+    let insert = "insert into ledger_accounts (kind, owner, currency) values ($1, $2, $3)";
+    let refused = |constraint: &str| Some(("23514".to_owned(), Some(constraint.to_owned())));
+    for (kind, owner, currency, expected) in [
+        ("player_wallet", "42", "EUR", None),
+        ("external_wallet", "test-game/p-1", "CHIPS", None),
+        ("external_wallet", "@legacy/p-1", "EUR", None),
+        ("jackpot_pool", "lucky-sevens", "EUR", None),
+        ("house", "", "EUR", None),
+        ("wallet", "43", "EUR", refused("ledger_accounts_kind_known")),
+        ("player_wallet", "43", "eur", refused("ledger_accounts_currency_format")),
+        ("player_wallet", "43", "EURODOLLAR", refused("ledger_accounts_currency_format")),
+        // A Mini App player's wallet is digits only; a provider's player's is
+        // '<provider>/<player>': the two namespaces cannot meet.
+        ("player_wallet", "test-game/p-2", "EUR", refused("ledger_accounts_wallet_owner_format")),
+        ("player_wallet", "043", "EUR", refused("ledger_accounts_wallet_owner_format")),
+        ("external_wallet", "44", "EUR", refused("ledger_accounts_wallet_owner_format")),
+        ("external_wallet", "test-game/", "EUR", refused("ledger_accounts_wallet_owner_format")),
+    ] {
+        assert_eq!(
+            refusal(&pool, insert, &[kind, owner, currency]).await,
+            expected,
+            "{kind} {owner:?} {currency}"
+        );
+    }
+    assert_eq!(scalar(&pool, "select count(*) from ledger_accounts").await, 5);
+
+    // Changing an account's identity afterwards is checked the same way.
+    let rename = "update ledger_accounts set owner = $1 where kind = 'player_wallet' and owner = '42'";
+    assert_eq!(refusal(&pool, rename, &["p-42"]).await, refused("ledger_accounts_wallet_owner_format"));
+    let rekind = "update ledger_accounts set kind = $1 where owner = '42'";
+    assert_eq!(
+        refusal(&pool, rekind, &["external_wallet"]).await,
+        refused("ledger_accounts_wallet_owner_format")
+    );
+    let recurrency = "update ledger_accounts set currency = $1 where owner = '42'";
+    assert_eq!(refusal(&pool, recurrency, &["euro"]).await, refused("ledger_accounts_currency_format"));
+    // Balances move freely above zero, and never below it.
+    let credit = "update ledger_accounts set balance_micros = balance_micros + $1::bigint where owner = '42'";
+    assert_eq!(refusal(&pool, credit, &["5000000"]).await, None);
+    assert_eq!(refusal(&pool, credit, &["-6000000"]).await, refused("ledger_accounts_wallet_not_negative"));
+    let owners = scalar(
+        &pool,
+        "select count(*) from ledger_accounts where owner = '42' and kind = 'player_wallet' \
+                                 and currency = 'EUR' and balance_micros = 5000000",
+    )
+    .await;
+    assert_eq!(owners, 1);
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_real_money_installation_refuses_demo_money_at_start(pool: PgPool) {
     let cases: [(&[(&str, &str)], &str); 4] = [
